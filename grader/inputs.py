@@ -1,0 +1,100 @@
+"""Hidden inputs: every value derives from HMAC(secret, student, problem, family, case).
+
+The same secret and student always give the same inputs (grades are reproducible and
+`explain --reveal` can regenerate them); without the secret they cannot be predicted, and two
+students never share values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grader.assignment import Arg, Problem
+from grader.errors import UsageError
+from grader.rubric import CaseFamily
+
+SECRET_ENV = "MATGRADE_SECRET"
+PUBLIC_SECRET = b"matgrade-public-default-secret"
+
+ArgValue = np.ndarray | float | str
+
+
+@dataclass(frozen=True)
+class Secret:
+    key: bytes
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hidden input: the argument values and the sizes they were drawn at."""
+
+    family: str
+    index: int
+    sizes: Mapping[str, int]
+    args: tuple[ArgValue, ...]
+
+
+def load_secret(secret_file: Path | None) -> Secret:
+    """From --secret-file, else $MATGRADE_SECRET, else the public default (inputs not hidden)."""
+    if secret_file is not None:
+        try:
+            key = secret_file.read_bytes().strip()
+        except OSError as error:
+            raise UsageError(f"{secret_file}: cannot read secret file: {error.strerror}") from error
+        if not key:
+            raise UsageError(f"{secret_file}: secret file is empty")
+        return Secret(key, hidden=True)
+    from_env = os.environ.get(SECRET_ENV, "").strip()
+    if from_env:
+        return Secret(from_env.encode(), hidden=True)
+    return Secret(PUBLIC_SECRET, hidden=False)
+
+
+def case_seed(secret: bytes, *parts: str | int) -> int:
+    message = "\x1f".join(str(part) for part in parts).encode()
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
+    return int.from_bytes(digest[:16], "big")
+
+
+def make_case(
+    secret: bytes, student: str, problem: Problem, family: CaseFamily, index: int
+) -> Case:
+    sizes = family.sizes[index % len(family.sizes)]
+    rng = np.random.default_rng(case_seed(secret, student, problem.id, family.name, index))
+    args = tuple(draw_arg(arg, sizes, family, rng) for arg in problem.args)
+    return Case(family=family.name, index=index, sizes=sizes, args=args)
+
+
+def make_timing_case(
+    secret: bytes, student: str, problem: Problem, sizes: Mapping[str, int], round_: int
+) -> Case:
+    """Inputs for one timing round; fresh per round so nothing can be precomputed."""
+    family = CaseFamily(name="timing", count=1, sizes=[dict(sizes)])
+    rng = np.random.default_rng(case_seed(secret, student, problem.id, "timing", round_))
+    args = tuple(draw_arg(arg, sizes, family, rng) for arg in problem.args)
+    return Case(family="timing", index=round_, sizes=sizes, args=args)
+
+
+def draw_arg(
+    arg: Arg, sizes: Mapping[str, int], family: CaseFamily, rng: np.random.Generator
+) -> ArgValue:
+    shape = arg.concrete_shape(sizes)
+    if arg.kind == "scalar":
+        return float(rng.uniform(arg.low, arg.high))
+    if arg.kind == "function":
+        return str(arg.choices[int(rng.integers(len(arg.choices)))])
+    if arg.kind == "labels":
+        return rng.choice(np.array([-1.0, 1.0]), size=shape)
+    if family.distribution == "uniform":
+        values = rng.uniform(-1.0, 1.0, size=shape)
+    else:
+        values = rng.standard_normal(size=shape)
+    return np.asarray(values * family.scale + family.shift, dtype=np.float64)

@@ -1,0 +1,95 @@
+"""The JSON contract: what matgrade writes for every graded submission.
+
+Other tools (gradebook exports, dashboards, the class summary) read these files, so fields
+are only ever added, never renamed; `SCHEMA_VERSION` changes when a field's meaning does.
+`matgrade --schema` prints the JSON Schema generated from these models.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+
+ProblemStatus = Literal["passed", "partial", "wrong", "error", "timeout", "missing", "forbidden"]
+SubmissionStatus = Literal["graded", "invalid"]
+MatchedBy = Literal["name", "behaviour"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CaseResult(_Model):
+    """One hidden input the student's function was called on."""
+
+    family: str = Field(description="Rubric case family, e.g. 'small' or 'large_inputs'.")
+    shape: list[int] | None = Field(
+        description="Shape of the expected answer for this case (sizes only, never values)."
+    )
+    rel_error: float | None = Field(
+        description="||student - reference||_F / ||reference||_F; null when not comparable."
+    )
+    passed: bool
+    message: str = Field(default="", description="Why the case failed, in the student's terms.")
+
+
+class Timing(_Model):
+    """Median seconds per call of the student's function and of jax.jit(autodiff)."""
+
+    student_s: float
+    baseline_s: float
+    ratio: float = Field(description="student_s / baseline_s; below 1 means faster than autodiff.")
+    size: dict[str, int] = Field(default_factory=dict, description="Sizes the timing used.")
+    repeats: int = Field(default=0, description="Interleaved repetitions behind each median.")
+
+
+class ProblemResult(_Model):
+    id: str
+    title: str = ""
+    function: str | None = Field(description="Name of the student's function that was graded.")
+    matched_by: MatchedBy | None = None
+    status: ProblemStatus
+    correct: bool = Field(description="Every correctness case passed.")
+    score: float
+    max_score: float
+    correctness_score: float = 0.0
+    speed_score: float = 0.0
+    cases: list[CaseResult] = Field(default_factory=list)
+    timing: Timing | None = None
+    feedback: list[str] = Field(default_factory=list)
+    output: str = Field(default="", description="Student's printed output, truncated.")
+
+
+class ExtractionNote(_Model):
+    """Something the extractor or the loader had to skip, shown to the student."""
+
+    cell: int | None = Field(description="Index of the code cell (0-based), if known.")
+    kind: Literal["syntax_error", "import_error", "definition_error", "dropped"]
+    message: str
+
+
+class GradeResult(_Model):
+    """Everything matgrade knows about one graded submission."""
+
+    schema_version: str = SCHEMA_VERSION
+    grader_version: str
+    submission: str = Field(description="Path of the notebook as given on the command line.")
+    student: str
+    assignment: str
+    assignment_title: str = ""
+    status: SubmissionStatus
+    total: float
+    max_total: float
+    problems: list[ProblemResult] = Field(default_factory=list)
+    errors: list[str] = Field(
+        default_factory=list, description="Submission-level problems, e.g. why it is invalid."
+    )
+    extraction: list[ExtractionNote] = Field(default_factory=list)
+    inputs_hidden: bool = Field(
+        default=True, description="False when inputs came from the public default secret."
+    )
+    device: str = "cpu"
+    elapsed_s: float = 0.0

@@ -1,0 +1,232 @@
+"""Notebook in, extracted source out: never executes anything.
+
+Students leave `%timeit` loops, n=3000 experiments and `time.sleep` at top level; running the
+notebook costs minutes and runs all of that. Instead each code cell is parsed with `ast`, and only
+what defines the student's functions is kept: imports, function and class definitions, lambdas,
+callables made by transformations (`jax.jit(f)`, `grad(J, argnums=0)`, `partial(...)`), aliases
+of kept callables, and the literal constants those use.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from IPython.core.inputtransformer2 import TransformerManager
+
+from grader.models import ExtractionNote
+
+# Callables wrapping other callables; a top-level `name = <one of these>(...)` is kept.
+TRANSFORMATIONS = frozenset(
+    {
+        "jit", "grad", "value_and_grad", "jacobian", "jacfwd", "jacrev", "hessian", "vmap",
+        "pmap", "checkpoint", "remat", "custom_jvp", "custom_vjp", "partial", "vectorize",
+        "wraps", "lru_cache", "cache", "named_call",
+    }
+)  # fmt: skip
+# Cell magics whose body is ordinary Python that may define functions.
+PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
+
+
+class InvalidNotebook(Exception):
+    """The file is not a readable Jupyter notebook; the submission cannot be graded."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A kept top-level statement: executed on its own so one failure cannot hide the rest."""
+
+    cell: int
+    line: int
+    source: str
+    defines: tuple[str, ...]
+    is_import: bool
+
+
+@dataclass
+class Extraction:
+    chunks: list[Chunk] = field(default_factory=list)
+    notes: list[ExtractionNote] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
+    dropped: int = 0
+
+    def module_source(self) -> str:
+        return "\n\n".join(chunk.source for chunk in self.chunks)
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except FileNotFoundError as error:
+        raise InvalidNotebook(f"file not found: {path}") from error
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InvalidNotebook(f"not a Jupyter notebook: {reason[:200]}") from error
+
+
+def code_cells(notebook: nbformat.NotebookNode) -> list[str]:
+    cells = notebook.get("cells", [])
+    return [str(cell.get("source", "")) for cell in cells if cell.get("cell_type") == "code"]
+
+
+def extract(cells: list[str]) -> Extraction:
+    extraction = Extraction()
+    parsed: list[tuple[int, str, ast.Module]] = []
+    for index, raw in enumerate(cells):
+        source = strip_magics(raw)
+        try:
+            parsed.append((index, source, ast.parse(source)))
+        except SyntaxError as error:
+            message = f"line {error.lineno}: {error.msg}; this cell was skipped"
+            extraction.notes.append(ExtractionNote(cell=index, kind="syntax_error", message=message))
+    kept_names: set[str] = set()
+    statements = [(i, src, node) for i, src, module in parsed for node in module.body]
+    kept = [(i, src, node) for i, src, node in statements if _keep(node, kept_names)]
+    used = _names_used([node for _, _, node in kept])
+    constants = [(i, src, n) for i, src, n in statements if _is_used_constant(n, used)]
+    chosen = {id(node) for _, _, node in kept + constants}
+    for index, source, node in statements:
+        if id(node) in chosen:
+            extraction.chunks.append(_chunk(index, source, node))
+        else:
+            extraction.dropped += 1
+    extraction.candidates = _candidates([node for _, _, node in kept])
+    return extraction
+
+
+def strip_magics(source: str) -> str:
+    """Rewrite IPython syntax (`%magic`, `!cmd`, `x?`) into plain Python calls to get_ipython()."""
+    first, _, rest = source.lstrip().partition("\n")
+    if first.startswith("%%"):
+        magic = first[2:].split(maxsplit=1)[0] if first[2:].strip() else ""
+        source = rest if magic in PYTHON_BODY_CELL_MAGICS else ""
+    try:
+        return str(TransformerManager().transform_cell(source))
+    except Exception:
+        return source
+
+
+def _keep(node: ast.stmt, kept_names: set[str]) -> bool:
+    keep = _is_definition(node, kept_names)
+    if keep:
+        kept_names.update(_targets(node))
+    return keep
+
+
+def _is_definition(node: ast.stmt, kept_names: set[str]) -> bool:
+    if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef):
+        return True
+    if isinstance(node, ast.ClassDef):
+        return True
+    if isinstance(node, ast.Try):
+        return _harmless_try(node)
+    value = _assigned_value(node)
+    if value is None:
+        return False
+    if isinstance(value, ast.Lambda):
+        return True
+    if isinstance(value, ast.Name):
+        return value.id in kept_names
+    return isinstance(value, ast.Call) and _call_name(value.func) in TRANSFORMATIONS
+
+
+def _harmless_try(node: ast.Try) -> bool:
+    """`try: from jax.config import config / except ...: from jax import config` and the like."""
+    blocks = [node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)]
+    allowed = ast.Import | ast.ImportFrom | ast.Pass | ast.FunctionDef
+    return all(isinstance(stmt, allowed) for block in blocks for stmt in block)
+
+
+def _assigned_value(node: ast.stmt) -> ast.expr | None:
+    if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+        return node.value
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.value
+    return None
+
+
+def _targets(node: ast.stmt) -> list[str]:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return [node.target.id]
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+    if isinstance(node, ast.Try):
+        inner = [stmt for block in (node.body, *(h.body for h in node.handlers)) for stmt in block]
+        return list(dict.fromkeys(name for stmt in inner for name in _targets(stmt)))
+    return []
+
+
+def _call_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def _names_used(nodes: list[ast.stmt]) -> set[str]:
+    return {
+        sub.id
+        for node in nodes
+        for sub in ast.walk(node)
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)
+    }
+
+
+def _is_used_constant(node: ast.stmt, used: set[str]) -> bool:
+    value = _assigned_value(node)
+    names = _targets(node)
+    return value is not None and bool(set(names) & used) and _is_literal(value)
+
+
+def _is_literal(node: ast.expr) -> bool:
+    """Numbers, strings, tuples and arithmetic of them, and attribute constants like jnp.pi."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return _is_literal(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _is_literal(node.left) and _is_literal(node.right)
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return all(_is_literal(element) for element in node.elts)
+    if isinstance(node, ast.Attribute):
+        return isinstance(node.value, ast.Name) and node.attr in {"pi", "e", "inf", "float64"}
+    return False
+
+
+def _candidates(nodes: list[ast.stmt]) -> list[str]:
+    """Names of callables the student defined, in notebook order, last definition kept."""
+    names: list[str] = []
+    for node in nodes:
+        if isinstance(node, ast.Import | ast.ImportFrom | ast.ClassDef | ast.Try):
+            continue
+        for name in _targets(node):
+            if name in names:
+                names.remove(name)
+            names.append(name)
+    return names
+
+
+def _chunk(cell: int, source: str, node: ast.stmt) -> Chunk:
+    first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+    last = node.end_lineno or node.lineno
+    lines = source.splitlines()[first - 1 : last]
+    text = "\n".join(lines)
+    if not _owns_lines(text, node):
+        text = ast.unparse(node)
+    is_import = isinstance(node, ast.Import | ast.ImportFrom | ast.Try)
+    return Chunk(cell, first, text, tuple(_targets(node)), is_import)
+
+
+def _owns_lines(text: str, node: ast.stmt) -> bool:
+    """True unless another statement shares the node's lines (`n = 5; run_experiment()`)."""
+    try:
+        return len(ast.parse(text).body) == 1 and node.col_offset == 0
+    except SyntaxError:
+        return False

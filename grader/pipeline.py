@@ -1,0 +1,398 @@
+"""Grade one notebook: extract, run in a worker on hidden inputs, compare, time, score.
+
+Student failures of any kind become data (a status and a message in the result); only the
+grader's own failures raise, as MatgradeError.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import __version__
+from grader.assignment import Assignment, Problem, load_assignment
+from grader.baseline import ReferenceSide, configure_jax
+from grader.compare import compare
+from grader.errors import RubricError
+from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case
+from grader.models import ExtractionNote, GradeResult, MatchedBy, ProblemResult
+from grader.notebook import Extraction, InvalidNotebook, code_cells, extract, read_notebook
+from grader.rubric import LoadedRubric, ProblemRubric, load_rubric
+from grader.sandbox import Worker, WorkerConfig, WorkerDied, WorkerTimeout, start_worker
+from grader.scoring import (
+    CallFailure,
+    CaseOutcome,
+    ProblemMeasurement,
+    TimingOutcome,
+    score_problem,
+)
+
+LOAD_TIMEOUT_S = 60.0
+PROBE_TIMEOUT_S = 10.0
+OUTPUT_KEPT = 2000
+BASELINE_REP_S = 0.02
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    rubric_path: Path
+    secret: Secret
+    device: str = "cpu"
+
+
+class LoadFailed(Exception):
+    """Loading the student's definitions hung or killed the worker."""
+
+
+class WorkerSession:
+    """A worker with the student's code loaded; restarted (and reloaded) after a crash."""
+
+    def __init__(self, config: WorkerConfig, extraction: Extraction) -> None:
+        self.config = config
+        self.extraction = extraction
+        self.worker: Worker | None = None
+        self.load_reply: dict[str, Any] = {}
+
+    def request(
+        self, header: dict[str, Any], arrays: list[np.ndarray], timeout_s: float
+    ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        worker = self.ensure()
+        try:
+            return worker.request(header, arrays, timeout_s)
+        except (WorkerTimeout, WorkerDied):
+            self.worker = None
+            raise
+
+    def ensure(self) -> Worker:
+        if self.worker is not None and self.worker.alive():
+            return self.worker
+        worker = start_worker(self.config)
+        chunks = [
+            {"cell": c.cell, "line": c.line, "source": c.source, "is_import": c.is_import}
+            for c in self.extraction.chunks
+        ]
+        load = {"op": "load", "chunks": chunks, "candidates": self.extraction.candidates}
+        try:
+            reply, _ = worker.request(load, [], LOAD_TIMEOUT_S)
+        except WorkerTimeout as error:
+            raise LoadFailed(f"running the notebook's definitions took over {error}") from error
+        except WorkerDied as error:
+            raise LoadFailed(f"running the notebook's definitions: {error}") from error
+        self.worker = worker
+        self.load_reply = self.load_reply or reply
+        return worker
+
+    def callables(self) -> dict[str, list[int]]:
+        found = self.load_reply.get("callables", {})
+        return {str(k): list(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.kill()
+            self.worker = None
+
+
+class Grader:
+    """Grades notebooks against one rubric; reuse it across notebooks to reuse compiled code."""
+
+    def __init__(self, options: GradeOptions) -> None:
+        self.options = options
+        self.rubric: LoadedRubric = load_rubric(options.rubric_path)
+        self.device = configure_jax(options.device)
+        self.assignment: Assignment = load_assignment(self.rubric.reference_path())
+        check_consistency(self.rubric, self.assignment)
+        self.reference = ReferenceSide()
+        self.worker_config = worker_config_for(self.rubric, options.device)
+
+    def grade(self, notebook: Path, student: str | None = None) -> GradeResult:
+        started = time.monotonic()
+        student = student or notebook.stem
+        try:
+            extraction = extract(code_cells(read_notebook(notebook)))
+        except InvalidNotebook as error:
+            return self._result(notebook, student, [], [], started, errors=[str(error)])
+        session = WorkerSession(self.worker_config, extraction)
+        try:
+            results = StudentRun(self, session, student).grade_all()
+            notes = extraction_notes(extraction, session.load_reply)
+            errors: list[str] = []
+        except LoadFailed as error:
+            results, notes, errors = [], extraction.notes, [str(error)]
+        finally:
+            session.close()
+        if errors:
+            results = [self._not_run(pid, errors[0]) for pid in self.rubric.rubric.problems]
+        return self._result(notebook, student, results, notes, started, errors=errors)
+
+    def _not_run(self, problem_id: str, reason: str) -> ProblemResult:
+        rubric = self.rubric.rubric.problems[problem_id]
+        measurement = ProblemMeasurement(problem_id, function="(not loaded)")
+        measurement.cases = [
+            CaseOutcome(f.name, None, failure=CallFailure("crash", reason)) for f in rubric.cases
+        ]
+        return score_problem(rubric, measurement, self.assignment.problems[problem_id])
+
+    def _result(
+        self,
+        notebook: Path,
+        student: str,
+        problems: list[ProblemResult],
+        notes: list[ExtractionNote],
+        started: float,
+        errors: list[str],
+    ) -> GradeResult:
+        invalid = bool(errors) and not problems
+        return GradeResult(
+            grader_version=__version__,
+            submission=str(notebook),
+            student=student,
+            assignment=self.rubric.rubric.assignment,
+            assignment_title=self.rubric.rubric.title,
+            status="invalid" if invalid else "graded",
+            total=round(sum(p.score for p in problems), 4),
+            max_total=self.rubric.rubric.max_total(),
+            problems=problems,
+            errors=errors,
+            extraction=notes,
+            inputs_hidden=self.options.secret.hidden,
+            device=self.device,
+            elapsed_s=round(time.monotonic() - started, 3),
+        )
+
+
+class StudentRun:
+    """Grading state for one student: which function answers which problem, and the outcomes."""
+
+    def __init__(self, grader: Grader, session: WorkerSession, student: str) -> None:
+        self.grader = grader
+        self.session = session
+        self.student = student
+        self.secret = grader.options.secret.key
+        self.problems = grader.rubric.rubric.problems
+
+    def grade_all(self) -> list[ProblemResult]:
+        self.session.ensure()
+        callables = self.session.callables()
+        matches = {pid: match_by_name(rubric, callables) for pid, rubric in self.problems.items()}
+        claimed = {name for name in matches.values() if name}
+        measurements = {}
+        for pid, name in matches.items():
+            if name is not None:
+                measurements[pid] = self.measure(pid, name, "name")
+        for pid in self.problems:
+            if pid not in measurements:
+                measurements[pid] = self.find_by_behaviour(pid, callables, claimed)
+        return [
+            score_problem(rubric, measurements[pid], self._problem(pid))
+            for pid, rubric in self.problems.items()
+        ]
+
+    def _problem(self, problem_id: str) -> Problem:
+        return self.grader.assignment.problems[problem_id]
+
+    def measure(self, problem_id: str, function: str, matched_by: MatchedBy) -> ProblemMeasurement:
+        problem, rubric = self._problem(problem_id), self.problems[problem_id]
+        measurement = ProblemMeasurement(problem_id, function, matched_by)
+        stop: CallFailure | None = None
+        for family in rubric.cases:
+            for index in range(family.count):
+                case = make_case(self.secret, self.student, problem, family, index)
+                if stop is not None:
+                    skipped = CallFailure("skipped", f"not run after an earlier {stop.kind}")
+                    measurement.cases.append(CaseOutcome(case.family, None, failure=skipped))
+                    continue
+                outcome = self.run_case(problem, rubric, function, case, measurement)
+                measurement.cases.append(outcome)
+                if outcome.failure and outcome.failure.kind in ("timeout", "crash"):
+                    stop = outcome.failure
+        if stop is None and any(case.passed for case in measurement.cases) and rubric.timing:
+            measurement.timing, measurement.timing_note = self.time(problem, rubric, function)
+        return measurement
+
+    def run_case(
+        self,
+        problem: Problem,
+        rubric: ProblemRubric,
+        function: str,
+        case: Case,
+        measurement: ProblemMeasurement | None = None,
+        timeout_s: float | None = None,
+    ) -> CaseOutcome:
+        expected = self.grader.reference.expected(problem, case.args)
+        shape = list(expected.shape)
+        limits = rubric.limits
+        assert limits is not None and rubric.tolerance is not None
+        header, arrays = call_message(function, case.args, limits.memory_mb)
+        try:
+            reply, out = self.session.request(header, arrays, timeout_s or limits.time_limit_s)
+        except WorkerTimeout:
+            limit = timeout_s or limits.time_limit_s
+            message = f"did not finish within {limit:g} s (an endless loop, or far too slow)"
+            return CaseOutcome(case.family, shape, failure=CallFailure("timeout", message))
+        except WorkerDied as error:
+            return CaseOutcome(case.family, shape, failure=CallFailure("crash", str(error)))
+        if measurement is not None:
+            measurement.output = _append_output(measurement.output, str(reply.get("output", "")))
+        if not reply.get("ok") or len(out) != 1:
+            return CaseOutcome(case.family, shape, failure=_exception_failure(reply, limits))
+        tolerance = rubric.tolerance
+        comparison = compare(out[0], expected, tolerance.rtol, tolerance.atol)
+        return CaseOutcome(case.family, shape, comparison=comparison)
+
+    def find_by_behaviour(
+        self, problem_id: str, callables: Mapping[str, list[int]], claimed: set[str]
+    ) -> ProblemMeasurement:
+        problem, rubric = self._problem(problem_id), self.problems[problem_id]
+        arity = len(problem.args)
+        tried = []
+        probe = make_case(self.secret, self.student, problem, rubric.cases[0], 0)
+        for name, (low, high) in callables.items():
+            if name in claimed or not (low <= arity and (high == -1 or arity <= high)):
+                continue
+            tried.append(name)
+            limit = min(PROBE_TIMEOUT_S, rubric.limits.time_limit_s if rubric.limits else 10)
+            outcome = self.run_case(problem, rubric, name, probe, timeout_s=limit)
+            if outcome.passed:
+                claimed.add(name)
+                return self.measure(problem_id, name, "behaviour")
+        return ProblemMeasurement(problem_id, tried=tried)
+
+    def time(
+        self, problem: Problem, rubric: ProblemRubric, function: str
+    ) -> tuple[TimingOutcome | None, str]:
+        """Interleave rounds of the student's calls (worker) and the baseline's (here)."""
+        timing, limits = rubric.timing, rubric.limits
+        assert timing is not None and limits is not None
+        sizes_text = ", ".join(f"{k}={v}" for k, v in timing.sizes.items())
+        first = make_timing_case(self.secret, self.student, problem, timing.sizes, 0)
+        warm = self.run_case(problem, rubric, function, first)
+        if not warm.passed:
+            reason = warm.failure.message if warm.failure else warm.comparison and warm.comparison.message
+            return None, f"Not timed: at the timing size ({sizes_text}) {reason}; no speed points."
+        reference = self.grader.reference
+        baseline_once = min(reference.time_baseline(problem, first.args, 2))
+        try:
+            student_once = min(self._student_times(problem, function, first, 1, limits.time_limit_s))
+            calls = _calls_for(student_once, timing.budget_s / timing.min_repeats)
+            baseline_calls = _calls_for(baseline_once, BASELINE_REP_S)
+            student_runs, baseline_runs = [], []
+            for round_ in range(1, timing.min_repeats + 1):
+                case = make_timing_case(self.secret, self.student, problem, timing.sizes, round_)
+                limit = limits.time_limit_s * calls
+                student_runs.append(
+                    statistics.fmean(self._student_times(problem, function, case, calls, limit))
+                )
+                baseline_runs.append(
+                    statistics.fmean(reference.time_baseline(problem, case.args, baseline_calls))
+                )
+        except (WorkerTimeout, WorkerDied, _TimingFailed) as error:
+            return None, f"Not timed at {sizes_text}: {error}; no speed points."
+        outcome = TimingOutcome(
+            student_s=statistics.median(student_runs),
+            baseline_s=statistics.median(baseline_runs),
+            size=timing.sizes,
+            repeats=timing.min_repeats,
+        )
+        return outcome, ""
+
+    def _student_times(
+        self, problem: Problem, function: str, case: Case, calls: int, timeout_s: float
+    ) -> list[float]:
+        header, arrays = call_message(function, case.args, 0)
+        header.update(op="time", calls=calls)
+        reply, _ = self.session.request(header, arrays, timeout_s)
+        times = reply.get("times")
+        if not reply.get("ok") or not isinstance(times, list) or len(times) != calls:
+            raise _TimingFailed(str(reply.get("message", "the timing run failed")))
+        return [float(t) for t in times]
+
+
+class _TimingFailed(Exception):
+    pass
+
+
+def _calls_for(seconds_per_call: float, target_s: float) -> int:
+    return max(1, min(1000, math.ceil(target_s / max(seconds_per_call, 1e-7))))
+
+
+def call_message(
+    function: str, args: tuple[ArgValue, ...], memory_mb: int
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    specs: list[dict[str, Any]] = []
+    arrays: list[np.ndarray] = []
+    for value in args:
+        if isinstance(value, np.ndarray):
+            specs.append({"kind": "array", "index": len(arrays)})
+            arrays.append(value)
+        elif isinstance(value, str):
+            specs.append({"kind": "function", "name": value})
+        else:
+            specs.append({"kind": "scalar", "value": float(value)})
+    header = {"op": "call", "function": function, "args": specs, "memory_mb": memory_mb or 4096}
+    return header, arrays
+
+
+def _exception_failure(reply: Mapping[str, Any], limits: Any) -> CallFailure:
+    kind = str(reply.get("error_type", "Error"))
+    message = str(reply.get("message", "the function failed"))
+    if kind == "MemoryError":
+        message = f"ran out of memory (limit {limits.memory_mb} MB)"
+    return CallFailure("exception", message, str(reply.get("location", "")))
+
+
+def _append_output(kept: str, new: str) -> str:
+    combined = kept + new
+    return combined if len(combined) <= OUTPUT_KEPT else combined[:OUTPUT_KEPT] + "\n[truncated]"
+
+
+def match_by_name(rubric: ProblemRubric, callables: Mapping[str, Any]) -> str | None:
+    return next((name for name in rubric.names if name in callables), None)
+
+
+def extraction_notes(extraction: Extraction, load_reply: Mapping[str, Any]) -> list[ExtractionNote]:
+    notes = list(extraction.notes)
+    for problem in load_reply.get("problems", []):
+        notes.append(
+            ExtractionNote(cell=problem.get("cell"), kind=problem["kind"], message=problem["message"])
+        )
+    return notes
+
+
+def worker_config_for(rubric: LoadedRubric, device: str) -> WorkerConfig:
+    limits = [p.limits for p in rubric.rubric.problems.values() if p.limits is not None]
+    memory = max(limit.memory_mb for limit in limits)
+    cpu = int(sum(limit.time_limit_s for limit in limits) * 4 + 120)
+    return WorkerConfig(platform=device, memory_mb=memory, cpu_s=cpu)
+
+
+def check_consistency(rubric: LoadedRubric, assignment: Assignment) -> None:
+    """Every rubric problem exists in the reference and every size symbol is given."""
+    for problem_id, problem_rubric in rubric.rubric.problems.items():
+        if problem_id not in assignment.problems:
+            known = ", ".join(assignment.problems)
+            raise RubricError(rubric.path, f"problems.{problem_id}: not in the reference ({known})")
+        needed = assignment.problems[problem_id].symbols()
+        for family in problem_rubric.cases:
+            _check_sizes(rubric, f"problems.{problem_id}.cases.{family.name}", family.sizes, needed)
+        if problem_rubric.timing is not None:
+            where = f"problems.{problem_id}.timing.sizes"
+            _check_sizes(rubric, where, [problem_rubric.timing.sizes], needed)
+
+
+def _check_sizes(
+    rubric: LoadedRubric, where: str, sizes: list[dict[str, int]], needed: set[str]
+) -> None:
+    for entry in sizes:
+        missing = needed - set(entry)
+        if missing:
+            raise RubricError(rubric.path, f"{where}: sizes lack {', '.join(sorted(missing))}")
+        if any(value < 1 for value in entry.values()):
+            raise RubricError(rubric.path, f"{where}: sizes must be positive, got {entry}")
+

@@ -1,0 +1,152 @@
+"""Messages between the grader and its worker: a JSON header plus raw .npy arrays.
+
+Nothing is ever pickled in either direction: the worker runs hostile code, so whatever it sends
+is parsed as JSON and as .npy bytes whose header is checked (numeric dtype, exact size) before a
+single element is read. This module is imported by the worker too, so it needs only numpy.
+
+Frame: 4-byte big-endian JSON length, the JSON object, then for each of its `n_arrays`
+arrays an 8-byte big-endian length followed by that many bytes in .npy format.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import struct
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+MAX_JSON_BYTES = 4 * 1024 * 1024
+MAX_ARRAY_BYTES = 1024 * 1024 * 1024
+MAX_ARRAYS = 64
+ALLOWED_DTYPE_KINDS = "biufc"
+
+Header = dict[str, Any]
+
+
+class FrameError(Exception):
+    """A frame that breaks the protocol: oversized, truncated, or of a forbidden dtype."""
+
+
+def encode_array(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def decode_array(data: bytes) -> np.ndarray:
+    """Parse .npy bytes from an untrusted sender; only plain numeric arrays get through."""
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream, max_header_size=10000)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream, max_header_size=10000)
+        else:
+            raise FrameError(f"unsupported .npy version {version}")
+    except ValueError as error:
+        raise FrameError(f"bad .npy header: {error}") from error
+    if dtype.hasobject or dtype.kind not in ALLOWED_DTYPE_KINDS or dtype.fields is not None:
+        raise FrameError(f"array dtype {dtype} is not a plain numeric type")
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    payload = data[stream.tell() :]
+    if len(payload) != count * dtype.itemsize:
+        raise FrameError(f"array of shape {shape} and dtype {dtype} has {len(payload)} bytes")
+    array = np.frombuffer(payload, dtype=dtype, count=count)
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
+def send(fd: int, header: Header, arrays: Sequence[np.ndarray] = ()) -> None:
+    body = json.dumps({**header, "n_arrays": len(arrays)}, allow_nan=True).encode()
+    parts = [struct.pack(">I", len(body)), body]
+    for array in arrays:
+        encoded = encode_array(array)
+        parts += [struct.pack(">Q", len(encoded)), encoded]
+    _write_all(fd, b"".join(parts))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def receive(fd: int, deadline: float | None = None) -> tuple[Header, list[np.ndarray]]:
+    """Read one frame; raise TimeoutError past `deadline` (time.monotonic) and EOFError on close."""
+    read = _reader(fd, deadline)
+    (json_length,) = struct.unpack(">I", read(4))
+    if json_length > MAX_JSON_BYTES:
+        raise FrameError(f"header of {json_length} bytes exceeds {MAX_JSON_BYTES}")
+    header = json.loads(read(json_length))
+    if not isinstance(header, dict):
+        raise FrameError("header is not a JSON object")
+    n_arrays = header.get("n_arrays", 0)
+    if not isinstance(n_arrays, int) or not 0 <= n_arrays <= MAX_ARRAYS:
+        raise FrameError(f"bad array count {n_arrays!r}")
+    arrays = []
+    for _ in range(n_arrays):
+        (length,) = struct.unpack(">Q", read(8))
+        if length > MAX_ARRAY_BYTES:
+            raise FrameError(f"array of {length} bytes exceeds {MAX_ARRAY_BYTES}")
+        arrays.append(decode_array(read(length)))
+    return header, arrays
+
+
+def _reader(fd: int, deadline: float | None) -> Callable[[int], bytes]:
+    def read_exactly(size: int) -> bytes:
+        chunks: list[bytes] = []
+        remaining = size
+        while remaining:
+            if deadline is not None:
+                _wait_readable(fd, deadline)
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                raise EOFError("peer closed the channel")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    return read_exactly
+
+
+def _wait_readable(fd: int, deadline: float) -> None:
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no answer before the deadline")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            return
+
+
+# Functions the grader hands to a student's function as an argument (e.g. "grad f" for the
+# chain rule problem). They cannot cross the process boundary as code, so both sides build them
+# from a name: the parent uses `value` in objectives, the worker passes `gradient` to students.
+SUPPLIED_FUNCTIONS = ("logcosh", "half_square", "softplus")
+
+
+def supplied_function(name: str, part: str) -> Callable[[Any], Any]:
+    import jax
+    import jax.numpy as jnp
+
+    values: dict[str, Callable[[Any], Any]] = {
+        "logcosh": lambda y: jnp.sum(jnp.logaddexp(y, -y) - jnp.log(2.0)),
+        "half_square": lambda y: 0.5 * jnp.sum(y * y),
+        "softplus": lambda y: jnp.sum(jnp.logaddexp(y, 0.0)),
+    }
+    gradients: dict[str, Callable[[Any], Any]] = {
+        "logcosh": jnp.tanh,
+        "half_square": lambda y: y,
+        "softplus": jax.nn.sigmoid,
+    }
+    table = values if part == "value" else gradients
+    if name not in table:
+        raise KeyError(f"unknown supplied function {name!r}; known: {', '.join(SUPPLIED_FUNCTIONS)}")
+    return table[name]

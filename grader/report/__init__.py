@@ -1,0 +1,8 @@
+"""Renderers of grading results: they read models only and never grade anything."""
+
+from grader.report.files import write_atomic
+from grader.report.json_report import result_json, schema_json
+from grader.report.markdown import feedback_markdown
+from grader.report.terminal import summary_table
+
+__all__ = ["feedback_markdown", "result_json", "schema_json", "summary_table", "write_atomic"]

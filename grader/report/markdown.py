@@ -1,0 +1,114 @@
+"""Markdown feedback for the student: total, a table per problem, then what to fix.
+
+Hidden input values never appear here: only sizes, errors, messages and the student's own
+output (truncated, in code blocks, since it is the student's text and not the grader's).
+"""
+
+from __future__ import annotations
+
+from grader.models import CaseResult, ExtractionNote, GradeResult, ProblemResult
+
+STATUS_LABELS = {
+    "passed": "passed",
+    "partial": "partly correct",
+    "wrong": "wrong",
+    "error": "raised an error",
+    "timeout": "timed out",
+    "missing": "not found",
+    "forbidden": "not allowed",
+}
+OUTPUT_SHOWN = 1500
+
+
+def feedback_markdown(result: GradeResult) -> str:
+    parts = [_header(result)]
+    if result.status == "invalid":
+        parts.append("This submission could not be graded:\n\n" + _bullets(result.errors))
+        return "\n\n".join(parts) + "\n"
+    parts.append(_table(result.problems))
+    parts += [_problem_section(problem) for problem in result.problems]
+    if result.extraction:
+        parts.append(_notes_section(result.extraction))
+    return "\n\n".join(parts) + "\n"
+
+
+def _header(result: GradeResult) -> str:
+    title = result.assignment_title or result.assignment
+    lines = [
+        f"# Feedback for {result.student}",
+        "",
+        f"**{title}**: **{result.total:g} / {result.max_total:g} points**",
+    ]
+    if not result.inputs_hidden:
+        lines += ["", "> Graded with the public default secret: these inputs are not hidden."]
+    return "\n".join(lines)
+
+
+def _table(problems: list[ProblemResult]) -> str:
+    rows = ["| Problem | Status | Points | Largest error | Speed vs autodiff |", "|---|---|---|---|---|"]
+    for problem in problems:
+        rows.append(
+            f"| {problem.id} | {STATUS_LABELS[problem.status]} | "
+            f"{problem.score:g} / {problem.max_score:g} | {_largest_error(problem.cases)} | "
+            f"{_ratio(problem)} |"
+        )
+    return "\n".join(rows)
+
+
+def _largest_error(cases: list[CaseResult]) -> str:
+    errors = [case.rel_error for case in cases if case.rel_error is not None]
+    if len(errors) != len(cases) or not errors:
+        return "n/a" if not errors else f"{max(errors):.1e} (some not comparable)"
+    return f"{max(errors):.1e}"
+
+
+def _ratio(problem: ProblemResult) -> str:
+    return f"{problem.timing.ratio:.3g}x" if problem.timing else "not timed"
+
+
+def _problem_section(problem: ProblemResult) -> str:
+    lines = [f"## {problem.id}: {problem.title}" if problem.title else f"## {problem.id}", ""]
+    if problem.function:
+        how = "by its name" if problem.matched_by == "name" else "by its behaviour"
+        lines.append(f"Graded function: `{problem.function}` (found {how}).")
+        lines.append(f"Checked on {_checked(problem.cases)}.")
+        lines.append("")
+    lines.append(_bullets(problem.feedback))
+    if problem.output:
+        lines += ["", "Your function printed:", "", _code_block(problem.output[:OUTPUT_SHOWN])]
+    return "\n".join(lines)
+
+
+def _checked(cases: list[CaseResult]) -> str:
+    families: dict[str, list[CaseResult]] = {}
+    for case in cases:
+        families.setdefault(case.family, []).append(case)
+    parts = []
+    for family, members in families.items():
+        passed = sum(case.passed for case in members)
+        parts.append(f"{len(members)} hidden '{family}' inputs ({passed} passed)")
+    return ", ".join(parts) if parts else "no inputs"
+
+
+def _notes_section(notes: list[ExtractionNote]) -> str:
+    lines = ["## Notes on your notebook", ""]
+    for note in notes:
+        where = f"code cell {note.cell + 1}" if note.cell is not None else "notebook"
+        lines.append(f"- {where} ({note.kind.replace('_', ' ')}):")
+        lines += ["", _indent(_code_block(note.message)), ""]
+    return "\n".join(lines).rstrip()
+
+
+def _bullets(items: list[str]) -> str:
+    return "\n".join(f"- {item}" for item in items)
+
+
+def _code_block(text: str) -> str:
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return f"{fence}text\n{text.rstrip()}\n{fence}"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line if line else line for line in text.splitlines())

@@ -1,0 +1,177 @@
+"""The instructor's rubric: points, tolerances, hidden case families, timing and limits.
+
+Loaded from YAML into strict pydantic models (`extra="forbid"`), so a typo is an error that
+names the file and the field path instead of a silently ignored key.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from grader.errors import RubricError
+
+DEFAULT_RUBRIC_NAME = "hw2.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Points(_Strict):
+    correctness: float = Field(ge=0, description="Points for correct answers on the hidden cases.")
+    speed: float = Field(default=0.0, ge=0, description="Points for speed, given only if correct.")
+
+
+class Tolerance(_Strict):
+    rtol: float = Field(
+        default=1e-10, gt=0, lt=1, description="Max relative Frobenius error to pass a case."
+    )
+    atol: float = Field(
+        default=1e-12, ge=0, description="Max absolute Frobenius error when the answer is ~0."
+    )
+
+
+class SpeedCurve(_Strict):
+    """Full speed points at or below `full_at`, none at or above `zero_at`, log-linear between."""
+
+    full_at: float = Field(default=10.0, gt=0, description="Ratio student/autodiff for full points.")
+    zero_at: float = Field(default=200.0, gt=0, description="Ratio student/autodiff for no points.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpeedCurve:
+        if self.zero_at <= self.full_at:
+            raise ValueError(f"zero_at ({self.zero_at}) must be above full_at ({self.full_at})")
+        return self
+
+
+class CaseFamily(_Strict):
+    """A group of hidden cases drawn alike; case i uses sizes[i % len(sizes)]."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    count: int = Field(default=2, ge=1, le=100)
+    sizes: list[dict[str, int]] = Field(min_length=1)
+    distribution: Literal["normal", "uniform"] = "normal"
+    scale: float = Field(default=1.0, gt=0, description="Multiplies every random array entry.")
+    shift: float = Field(default=0.0, description="Added to every random array entry.")
+    weight: float = Field(default=1.0, ge=0, description="Share of the correctness points.")
+
+
+class Timing(_Strict):
+    sizes: dict[str, int]
+    min_repeats: int = Field(default=5, ge=1, le=100)
+    budget_s: float = Field(
+        default=0.5, gt=0, description="Student time spent on timing repeats, roughly."
+    )
+
+
+class Limits(_Strict):
+    time_limit_s: float = Field(default=20.0, gt=0, description="Wall-clock limit per call.")
+    memory_mb: int = Field(default=4096, ge=256, description="Memory cap of the worker.")
+
+
+class ProblemRubric(_Strict):
+    names: list[str] = Field(min_length=1, description="Accepted names of the student's function.")
+    points: Points
+    cases: list[CaseFamily] = Field(min_length=1)
+    timing: Timing | None = None
+    tolerance: Tolerance | None = None
+    speed: SpeedCurve | None = None
+    limits: Limits | None = None
+
+    @model_validator(mode="after")
+    def _unique_families(self) -> ProblemRubric:
+        names = [family.name for family in self.cases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"case family names must be unique, got {names}")
+        return self
+
+
+class Defaults(_Strict):
+    tolerance: Tolerance = Tolerance()
+    speed: SpeedCurve = SpeedCurve()
+    limits: Limits = Limits()
+
+
+class Rubric(_Strict):
+    """A whole assignment's rubric; `reference` is a path relative to the rubric file."""
+
+    assignment: str
+    title: str = ""
+    reference: str
+    defaults: Defaults = Defaults()
+    problems: dict[str, ProblemRubric] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Rubric:
+        for problem in self.problems.values():
+            problem.tolerance = problem.tolerance or self.defaults.tolerance
+            problem.speed = problem.speed or self.defaults.speed
+            problem.limits = problem.limits or self.defaults.limits
+        return self
+
+    def max_total(self) -> float:
+        return sum(p.points.correctness + p.points.speed for p in self.problems.values())
+
+
+class LoadedRubric(BaseModel):
+    """A validated rubric together with the file it came from."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    path: Path
+    rubric: Rubric
+
+    def reference_path(self) -> Path:
+        return (self.path.parent / self.rubric.reference).resolve()
+
+
+def default_rubric_path() -> Path:
+    return Path(str(importlib.resources.files("rubrics").joinpath(DEFAULT_RUBRIC_NAME)))
+
+
+def load_rubric(path: Path) -> LoadedRubric:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RubricError(path, f"cannot read: {error.strerror}") from error
+    return LoadedRubric(path=path, rubric=parse_rubric(text, path))
+
+
+def parse_rubric(text: str, path: Path | str) -> Rubric:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise RubricError(path, f"not valid YAML: {_yaml_problem(error)}") from error
+    if not isinstance(data, dict):
+        raise RubricError(path, "expected a mapping at the top level")
+    try:
+        return Rubric.model_validate(data)
+    except ValidationError as error:
+        raise RubricError(path, describe_validation_error(error)) from error
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per wrong field: its dotted path, what was wrong and what was expected."""
+    return "; ".join(_describe_one(item) for item in error.errors())
+
+
+def _describe_one(item: Any) -> str:
+    where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown field"
+    if kind == "missing":
+        return f"{where}: required field is missing"
+    message = str(item["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message} (got {item['input']!r})"

@@ -1,0 +1,219 @@
+"""Starts and limits worker processes, and kills whole process trees.
+
+The worker gets a fresh interpreter, an empty environment (no secret can leak through it), its
+own session, a scratch directory as cwd and home, and two pipes for the protocol. The parent
+enforces every wall-clock deadline; when one passes, the worker and everything it started are
+stopped first (so nothing forks while we look) and then killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import protocol
+from grader.errors import WorkerError
+
+RAW_OUTPUT_CAP = 16 * 1024
+START_TIMEOUT_S = 120.0
+PASSED_THROUGH_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    platform: str = "cpu"
+    memory_mb: int = 4096
+    cpu_s: int = 600
+    file_mb: int = 64
+
+
+class WorkerTimeout(Exception):
+    """The worker did not answer before its deadline and was killed."""
+
+
+class WorkerDied(Exception):
+    """The worker exited or broke the protocol; the message says how."""
+
+
+@dataclass
+class Worker:
+    """One running worker process and its protocol pipes."""
+
+    config: WorkerConfig
+    process: subprocess.Popen[bytes]
+    request_fd: int
+    reply_fd: int
+    scratch: Path
+    info: dict[str, Any] = field(default_factory=dict)
+    _raw_output: bytearray = field(default_factory=bytearray)
+
+    def request(
+        self, header: dict[str, Any], arrays: list[np.ndarray], timeout_s: float
+    ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        deadline = time.monotonic() + timeout_s
+        try:
+            protocol.send(self.request_fd, header, arrays)
+            return protocol.receive(self.reply_fd, deadline)
+        except TimeoutError as error:
+            self.kill()
+            raise WorkerTimeout(f"no answer within {timeout_s:g} s") from error
+        except (EOFError, BrokenPipeError, protocol.FrameError, ValueError) as error:
+            self.kill()
+            raise WorkerDied(self._death_reason(error)) from error
+
+    def _death_reason(self, error: Exception) -> str:
+        if isinstance(error, protocol.FrameError | ValueError):
+            return f"the worker sent a malformed reply ({error})"
+        code = self.process.wait()
+        return describe_exit(code)
+
+    def raw_output(self) -> str:
+        return self._raw_output.decode(errors="replace")
+
+    def kill(self) -> None:
+        kill_tree(self.process.pid)
+        self.process.wait()
+        for fd in (self.request_fd, self.reply_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def start_worker(config: WorkerConfig) -> Worker:
+    scratch = Path(tempfile.mkdtemp(prefix="matgrade-worker-"))
+    request_read, request_write = os.pipe()
+    reply_read, reply_write = os.pipe()
+    boot = {**config.__dict__, "request_fd": request_read, "reply_fd": reply_write}
+    process = subprocess.Popen(
+        [sys.executable, "-I", "-m", "grader.worker", json.dumps(boot)],
+        env=worker_environment(scratch, config.platform),
+        cwd=scratch,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        pass_fds=(request_read, reply_write),
+        start_new_session=True,
+    )
+    os.close(request_read)
+    os.close(reply_write)
+    worker = Worker(config, process, request_write, reply_read, scratch)
+    _drain_output(worker)
+    try:
+        worker.info, _ = protocol.receive(reply_read, time.monotonic() + START_TIMEOUT_S)
+    except (TimeoutError, EOFError, protocol.FrameError) as error:
+        worker.kill()
+        detail = worker.raw_output().strip().splitlines()[-1:] or [type(error).__name__]
+        raise WorkerError(f"the worker could not start: {detail[0]}") from error
+    return worker
+
+
+def worker_environment(scratch: Path, platform: str) -> dict[str, str]:
+    """Only what Python and XLA need; nothing of the grader's environment (secrets) is passed."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(scratch),
+        "TMPDIR": str(scratch),
+        "LANG": "C.UTF-8",
+        "MALLOC_ARENA_MAX": "2",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "JAX_PLATFORMS": platform,
+        "JAX_ENABLE_X64": "1",
+    }
+    if platform != "cpu":
+        env.update({k: os.environ[k] for k in PASSED_THROUGH_ENV if k in os.environ})
+    return env
+
+
+def _drain_output(worker: Worker) -> None:
+    """Read the worker's raw stdout/stderr so it never blocks; keep only the first bytes."""
+    stream = worker.process.stdout
+    assert stream is not None
+
+    def drain() -> None:
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            room = RAW_OUTPUT_CAP - len(worker._raw_output)
+            if room > 0:
+                worker._raw_output.extend(chunk[:room])
+
+    threading.Thread(target=drain, daemon=True).start()
+
+
+def describe_exit(code: int) -> str:
+    if code >= 0:
+        return f"the worker exited with code {code} (os._exit or a crash in native code)"
+    name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+    reasons = {
+        "SIGKILL": "it was killed (memory or CPU limit)",
+        "SIGXCPU": "it used up its CPU time limit",
+        "SIGSEGV": "it crashed (segmentation fault; often memory exhaustion)",
+        "SIGABRT": "it aborted (often memory exhaustion in XLA)",
+    }
+    return f"the worker died from {name}: {reasons.get(name, 'killed by a signal')}"
+
+
+def kill_tree(root: int) -> None:
+    """Stop the worker and all its descendants (setsid() ones too), then kill them all."""
+    stopped: set[int] = set()
+    for _ in range(50):
+        tree = ({root} | descendants(root)) - stopped
+        if not tree:
+            break
+        for pid in tree:
+            _signal(pid, signal.SIGSTOP)
+        stopped |= tree
+    for pid in stopped:
+        _signal(pid, signal.SIGKILL)
+    try:
+        os.killpg(root, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            parent = _parent_of(int(entry))
+            if parent is not None:
+                children.setdefault(parent, []).append(int(entry))
+    found: set[int] = set()
+    frontier = [root]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

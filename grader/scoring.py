@@ -1,0 +1,215 @@
+"""Pure scoring: rubric + measurements -> ProblemResult. No I/O, no JAX, no processes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from grader.assignment import Problem
+from grader.compare import Comparison, diagnosis_hint
+from grader.models import CaseResult, MatchedBy, ProblemResult, ProblemStatus, Timing
+from grader.rubric import ProblemRubric, SpeedCurve
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    """The student's function raised, timed out or took the worker down on one case."""
+
+    kind: str  # "exception" | "timeout" | "crash" | "skipped"
+    message: str
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    family: str
+    shape: list[int] | None
+    comparison: Comparison | None = None
+    failure: CallFailure | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison is not None and self.comparison.passed
+
+
+@dataclass(frozen=True)
+class TimingOutcome:
+    student_s: float
+    baseline_s: float
+    size: Mapping[str, int]
+    repeats: int
+
+
+@dataclass
+class ProblemMeasurement:
+    """Everything observed about one problem, before any points are given."""
+
+    problem_id: str
+    function: str | None = None
+    matched_by: MatchedBy | None = None
+    cases: list[CaseOutcome] = field(default_factory=list)
+    timing: TimingOutcome | None = None
+    timing_note: str = ""
+    output: str = ""
+    tried: list[str] = field(default_factory=list)
+
+
+def speed_fraction(ratio: float, curve: SpeedCurve) -> float:
+    """1 at or below full_at, 0 at or above zero_at, linear in log(ratio) between."""
+    if ratio <= curve.full_at:
+        return 1.0
+    if ratio >= curve.zero_at:
+        return 0.0
+    span = math.log(curve.zero_at) - math.log(curve.full_at)
+    return (math.log(curve.zero_at) - math.log(ratio)) / span
+
+
+def correctness_fraction(rubric: ProblemRubric, cases: list[CaseOutcome]) -> float:
+    total_weight = sum(family.weight for family in rubric.cases)
+    if total_weight == 0:
+        return 0.0
+    earned = 0.0
+    for family in rubric.cases:
+        members = [case for case in cases if case.family == family.name]
+        if members:
+            earned += family.weight * sum(case.passed for case in members) / len(members)
+    return earned / total_weight
+
+
+def status_of(measurement: ProblemMeasurement) -> ProblemStatus:
+    cases = measurement.cases
+    if measurement.function is None:
+        return "missing"
+    if any(case.failure and case.failure.kind == "timeout" for case in cases):
+        return "timeout"
+    passed = sum(case.passed for case in cases)
+    if cases and passed == len(cases):
+        return "passed"
+    if passed:
+        return "partial"
+    if cases and all(case.failure is not None for case in cases):
+        return "error"
+    return "wrong"
+
+
+def score_problem(
+    rubric: ProblemRubric, measurement: ProblemMeasurement, problem: Problem
+) -> ProblemResult:
+    status = status_of(measurement)
+    correct = status == "passed"
+    correctness = rubric.points.correctness * correctness_fraction(rubric, measurement.cases)
+    timing = _timing_model(measurement.timing)
+    speed = 0.0
+    if correct and timing is not None and rubric.speed is not None:
+        speed = rubric.points.speed * speed_fraction(timing.ratio, rubric.speed)
+    return ProblemResult(
+        id=measurement.problem_id,
+        title=problem.title,
+        function=measurement.function,
+        matched_by=measurement.matched_by,
+        status=status,
+        correct=correct,
+        score=round(correctness + speed, 4),
+        max_score=rubric.points.correctness + rubric.points.speed,
+        correctness_score=round(correctness, 4),
+        speed_score=round(speed, 4),
+        cases=[_case_model(case) for case in measurement.cases],
+        timing=timing,
+        feedback=feedback_for(rubric, measurement, status, timing, problem.hints),
+        output=measurement.output,
+    )
+
+
+def _timing_model(timing: TimingOutcome | None) -> Timing | None:
+    if timing is None or timing.baseline_s <= 0:
+        return None
+    return Timing(
+        student_s=timing.student_s,
+        baseline_s=timing.baseline_s,
+        ratio=timing.student_s / timing.baseline_s,
+        size=dict(timing.size),
+        repeats=timing.repeats,
+    )
+
+
+def _case_model(case: CaseOutcome) -> CaseResult:
+    comparison = case.comparison
+    message = case.failure.message if case.failure else (comparison.message if comparison else "")
+    if case.failure and case.failure.location:
+        message += f" ({case.failure.location})"
+    return CaseResult(
+        family=case.family,
+        shape=case.shape,
+        rel_error=comparison.rel_error if comparison else None,
+        passed=case.passed,
+        message=message,
+    )
+
+
+def feedback_for(
+    rubric: ProblemRubric,
+    measurement: ProblemMeasurement,
+    status: ProblemStatus,
+    timing: Timing | None,
+    hints: Mapping[str, str],
+) -> list[str]:
+    if status == "missing":
+        return _missing_feedback(rubric, measurement)
+    lines = _failure_feedback(measurement, hints)
+    if status == "passed":
+        lines.insert(0, "Correct on every hidden case.")
+        lines += _speed_feedback(rubric, timing, measurement.timing_note)
+    return lines
+
+
+def _missing_feedback(rubric: ProblemRubric, measurement: ProblemMeasurement) -> list[str]:
+    lines = [f"No function found. Expected one named {' or '.join(map(repr, rubric.names))}."]
+    if measurement.tried:
+        lines.append(
+            "Also tried by behaviour, none matched: " + ", ".join(measurement.tried) + "."
+        )
+    else:
+        lines.append("No other function in the notebook takes the right number of arguments.")
+    return lines
+
+
+def _failure_feedback(measurement: ProblemMeasurement, hints: Mapping[str, str]) -> list[str]:
+    lines: list[str] = []
+    families = list(dict.fromkeys(case.family for case in measurement.cases))
+    passing = {f for f in families if all(c.passed for c in measurement.cases if c.family == f)}
+    for family in families:
+        failing = [c for c in measurement.cases if c.family == family and not c.passed]
+        if not failing:
+            continue
+        total = sum(1 for c in measurement.cases if c.family == family)
+        first = _case_model(failing[0]).message
+        lines.append(f"{len(failing)} of {total} '{family}' cases failed: {first}")
+        # A family's hint explains what sets it apart, so it fits when only that family fails.
+        if family in hints and passing:
+            lines.append(hints[family])
+        for diagnosis in _diagnoses(failing):
+            lines.append(diagnosis_hint(diagnosis))
+    return [line for line in dict.fromkeys(lines) if line]
+
+
+def _diagnoses(cases: list[CaseOutcome]) -> list[str]:
+    found = [d for case in cases if case.comparison for d in case.comparison.diagnoses]
+    return list(dict.fromkeys(found))
+
+
+def _speed_feedback(rubric: ProblemRubric, timing: Timing | None, note: str) -> list[str]:
+    if timing is None:
+        return [note] if note else []
+    size = ", ".join(f"{k}={v}" for k, v in timing.size.items())
+    line = (
+        f"Speed at {size}: {timing.student_s * 1e3:.3g} ms per call, "
+        f"{timing.ratio:.3g}x the time of jax.jit(autodiff) ({timing.baseline_s * 1e3:.3g} ms)."
+    )
+    curve = rubric.speed
+    if curve is not None and timing.ratio > curve.full_at:
+        line += (
+            f" Full speed points need a ratio of at most {curve.full_at:g}: avoid Python loops "
+            "over entries and build the result with whole-array operations."
+        )
+    return [line]

@@ -1,0 +1,50 @@
+"""Resource limits the worker applies to itself before any JAX or student code is loaded."""
+
+from __future__ import annotations
+
+import ctypes
+import resource
+from typing import Any
+
+MIB = 1024 * 1024
+# XLA reserves far more address space than it touches (one malloc arena per thread), so the
+# address-space limit is only a loose backstop above the data limit (measured: JAX needs ~1.4 GB
+# of address space with 2 cores but ~220 MB of data).
+ADDRESS_SPACE_SLACK = 4096 * MIB
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
+SIGKILL = 9
+
+
+def apply_limits(config: dict[str, Any]) -> None:
+    memory = int(config["memory_mb"]) * MIB
+    _set(resource.RLIMIT_CORE, 0)
+    _set(resource.RLIMIT_CPU, int(config["cpu_s"]), int(config["cpu_s"]) + 5)
+    _set(resource.RLIMIT_FSIZE, int(config["file_mb"]) * MIB)
+    _set(resource.RLIMIT_NOFILE, 256)
+    _set(resource.RLIMIT_DATA, memory)
+    _set(resource.RLIMIT_AS, memory + ADDRESS_SPACE_SLACK)
+    _prctl(PR_SET_PDEATHSIG, SIGKILL)
+    # Orphaned grandchildren re-parent to the worker instead of init, so the parent can find
+    # and kill the whole tree by walking parent links from the worker.
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def set_memory_limit(memory_mb: int) -> None:
+    """Lower the soft data limit for one problem (the hard limit stays the worker-wide cap)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    soft = memory_mb * MIB
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def _set(which: int, soft: int, hard: int | None = None) -> None:
+    resource.setrlimit(which, (soft, soft if hard is None else hard))
+
+
+def _prctl(option: int, value: int) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass

@@ -1,0 +1,53 @@
+"""Shared fixtures: paths, a rubric with short time limits, and one Grader per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader.inputs import Secret
+from grader.models import GradeResult
+from grader.pipeline import GradeOptions, Grader
+from grader.rubric import default_rubric_path
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "submissions_example"
+TEST_SECRET = Secret(b"matgrade-test-secret", hidden=True)
+
+
+def write_fast_rubric(folder: Path, time_limit_s: float = 4.0) -> Path:
+    """The default rubric with a short per-call limit, so endless loops cost seconds."""
+    data = yaml.safe_load(default_rubric_path().read_text())
+    data["reference"] = str((default_rubric_path().parent / data["reference"]).resolve())
+    data["defaults"]["limits"]["time_limit_s"] = time_limit_s
+    path = folder / "fast.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def fast_rubric(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fast_rubric(tmp_path_factory.mktemp("rubric"))
+
+
+@pytest.fixture(scope="session")
+def grader(fast_rubric: Path) -> Grader:
+    return Grader(GradeOptions(fast_rubric, TEST_SECRET))
+
+
+_graded: dict[str, GradeResult] = {}
+
+
+@pytest.fixture(scope="session")
+def graded(grader: Grader):  # type: ignore[no-untyped-def]
+    """Grade an example notebook once per session, however many tests read its result."""
+
+    def grade(name: str) -> GradeResult:
+        if name not in _graded:
+            _graded[name] = grader.grade(EXAMPLES / name)
+        return _graded[name]
+
+    return grade
+

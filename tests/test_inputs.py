@@ -1,0 +1,63 @@
+"""Hidden inputs: reproducible per (secret, student, problem, case), different otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.assignment import load_assignment
+from grader.errors import UsageError
+from grader.inputs import PUBLIC_SECRET, load_secret, make_case
+from grader.rubric import CaseFamily, default_rubric_path, load_rubric
+
+ASSIGNMENT = load_assignment(load_rubric(default_rubric_path()).reference_path())
+FAMILY = CaseFamily(name="random", count=3, sizes=[{"n": 9, "k": 4}, {"n": 16, "k": 5}])
+PROBLEM = ASSIGNMENT.problems["p1_grad_u"]
+
+
+def _u(secret: bytes, student: str, index: int = 0) -> np.ndarray:
+    value = make_case(secret, student, PROBLEM, FAMILY, index).args[0]
+    assert isinstance(value, np.ndarray)
+    return value
+
+
+def test_same_inputs_for_same_key() -> None:
+    np.testing.assert_array_equal(_u(b"s", "alice"), _u(b"s", "alice"))
+
+
+@pytest.mark.parametrize(
+    ("other_secret", "other_student", "other_index"),
+    [(b"t", "alice", 0), (b"s", "bob", 0), (b"s", "alice", 2)],
+    ids=["secret", "student", "case"],
+)
+def test_inputs_differ(other_secret: bytes, other_student: str, other_index: int) -> None:
+    assert not np.array_equal(_u(b"s", "alice"), _u(other_secret, other_student, other_index))
+
+
+def test_shapes_follow_sizes_and_are_not_square() -> None:
+    shapes = [make_case(b"s", "a", PROBLEM, FAMILY, i).args[0].shape for i in range(3)]  # type: ignore[union-attr]
+    assert shapes == [(9, 4), (16, 5), (9, 4)]
+
+
+def test_arguments_of_every_kind() -> None:
+    chain = ASSIGNMENT.problems["p1_chain_grad"]
+    family = CaseFamily(name="f", sizes=[{"m": 3, "n": 2}])
+    x, A, b, grad_f = make_case(b"s", "a", chain, family, 0).args
+    assert [np.shape(x), np.shape(A), np.shape(b)] == [(2,), (3, 2), (3,)]
+    assert grad_f in {"logcosh", "half_square", "softplus"}
+    labels = make_case(b"s", "a", ASSIGNMENT.problems["p1_logistic_grad"], family, 0).args[2]
+    assert set(np.unique(labels)) <= {-1.0, 1.0}
+
+
+def test_secret_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MATGRADE_SECRET", raising=False)
+    assert load_secret(None).key == PUBLIC_SECRET and not load_secret(None).hidden
+    monkeypatch.setenv("MATGRADE_SECRET", "from-env")
+    assert load_secret(None).key == b"from-env"
+    (tmp_path / "s").write_text("from-file\n")
+    assert load_secret(tmp_path / "s").key == b"from-file"
+    (tmp_path / "empty").write_text("")
+    with pytest.raises(UsageError, match="secret file is empty"):
+        load_secret(tmp_path / "empty")

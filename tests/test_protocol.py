@@ -1,0 +1,81 @@
+"""The wire format: arrays round-trip exactly; anything that is not plain numeric is refused."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from grader import protocol
+
+
+@pytest.fixture
+def pipe():  # type: ignore[no-untyped-def]
+    read, write = os.pipe()
+    yield read, write
+    for fd in (read, write):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.arange(6.0).reshape(2, 3), np.float64(3.5) * np.ones(()), np.asfortranarray(np.eye(3)),
+     np.array([1, 2], dtype=np.int32), np.array([1 + 2j])],
+    ids=["matrix", "scalar", "fortran", "int32", "complex"],
+)  # fmt: skip
+def test_round_trip(pipe, array: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    read, write = pipe
+    protocol.send(write, {"op": "x", "value": 1.5}, [array])
+    header, arrays = protocol.receive(read, time.monotonic() + 5)
+    assert header == {"op": "x", "value": 1.5, "n_arrays": 1}
+    np.testing.assert_array_equal(arrays[0], array)
+    assert arrays[0].dtype == array.dtype
+
+
+def _npy(array: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_npy(np.array([object()], dtype=object), allow_pickle=True), "is not a plain numeric type"),
+        (_npy(np.array(["a"])), "is not a plain numeric type"),
+        (_npy(np.zeros(4))[:-8], "has 24 bytes"),
+        (pickle.dumps(np.zeros(3)), "bad .npy header"),
+    ],
+    ids=["object-dtype", "strings", "truncated", "pickle"],
+)
+def test_decode_refuses(data: bytes, message: str) -> None:
+    with pytest.raises(protocol.FrameError, match=message):
+        protocol.decode_array(data)
+
+
+def test_oversized_header_refused(pipe) -> None:  # type: ignore[no-untyped-def]
+    read, write = pipe
+    os.write(write, struct.pack(">I", protocol.MAX_JSON_BYTES + 1))
+    with pytest.raises(protocol.FrameError, match="exceeds"):
+        protocol.receive(read, time.monotonic() + 5)
+
+
+def test_deadline(pipe) -> None:  # type: ignore[no-untyped-def]
+    read, _ = pipe
+    with pytest.raises(TimeoutError):
+        protocol.receive(read, time.monotonic() + 0.05)
+
+
+def test_closed_channel(pipe) -> None:  # type: ignore[no-untyped-def]
+    read, write = pipe
+    os.close(write)
+    with pytest.raises(EOFError):
+        protocol.receive(read, time.monotonic() + 5)

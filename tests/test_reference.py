@@ -1,0 +1,43 @@
+"""The shipped reference: each closed form agrees with autodiff of its objective."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader.assignment import load_assignment
+from grader.baseline import ReferenceSide, configure_jax
+from grader.compare import relative_error
+from grader.inputs import make_case
+from grader.rubric import default_rubric_path, load_rubric
+
+RUBRIC = load_rubric(default_rubric_path())
+ASSIGNMENT = load_assignment(RUBRIC.reference_path())
+
+
+@pytest.fixture(scope="module")
+def reference() -> ReferenceSide:
+    configure_jax("cpu")
+    return ReferenceSide()
+
+
+CASES = [
+    pytest.param(problem_id, family.name, index, id=f"{problem_id}-{family.name}-{index}")
+    for problem_id, rubric in RUBRIC.rubric.problems.items()
+    for family in rubric.cases
+    for index in range(family.count)
+]
+
+
+@pytest.mark.parametrize(("problem_id", "family_name", "index"), CASES)
+def test_closed_form_matches_autodiff(
+    reference: ReferenceSide, problem_id: str, family_name: str, index: int
+) -> None:
+    problem = ASSIGNMENT.problems[problem_id]
+    rubric = RUBRIC.rubric.problems[problem_id]
+    family = next(f for f in rubric.cases if f.name == family_name)
+    case = make_case(b"reference-check", "student", problem, family, index)
+    closed = reference.expected(problem, case.args)
+    autodiff = reference.autodiff(problem, case.args)
+    assert np.isfinite(closed).all()
+    assert relative_error(closed, autodiff) < 1e-11

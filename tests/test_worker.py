@@ -1,0 +1,158 @@
+"""The real worker process: isolation, failures as data, and no process left behind."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from grader.notebook import extract
+from grader.sandbox import WorkerConfig, WorkerDied, WorkerTimeout, descendants, start_worker
+
+SOURCE = '''
+import os, sys, time, subprocess
+import jax.numpy as jnp
+from jax.config import config
+
+def double(x):
+    print("doubling")
+    return 2 * x
+
+def env(x):
+    return jnp.array([float(len(os.environ.get("MATGRADE_SECRET", ""))), float(len(os.environ))])
+
+def is_x64(x):
+    return jnp.asarray(x).dtype == jnp.float64
+
+def loop(x):
+    while True:
+        pass
+
+def spawn_and_hang(x):
+    for _ in range(3):
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(600)
+            os._exit(0)
+    time.sleep(600)
+
+def leave_sleepers(x):
+    for _ in range(3):
+        if os.fork() == 0:
+            os.setsid()
+            time.sleep(600)
+            os._exit(0)
+    return x
+
+def hard_exit(x):
+    os._exit(7)
+
+def soft_exit(x):
+    sys.exit("bye")
+
+def hog(x):
+    return jnp.ones((20000, 20000, 10))
+
+def lying_tuple(x):
+    return (x, x)
+
+def objects(x):
+    import numpy as np
+    return np.array([object()], dtype=object)
+'''
+
+
+@pytest.fixture
+def worker(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("MATGRADE_SECRET", "top-secret-value")
+    started = start_worker(WorkerConfig(memory_mb=2048))
+    extraction = extract([SOURCE])
+    chunks = [
+        {"cell": c.cell, "line": c.line, "source": c.source, "is_import": c.is_import}
+        for c in extraction.chunks
+    ]
+    reply, _ = started.request({"op": "load", "chunks": chunks, "candidates": extraction.candidates}, [], 30)
+    assert reply["problems"] == []
+    yield started
+    started.kill()
+
+
+def call(worker, name: str, timeout: float = 30):  # type: ignore[no-untyped-def]
+    header = {"op": "call", "function": name, "args": [{"kind": "array", "index": 0}], "memory_mb": 2048}
+    return worker.request(header, [np.arange(3.0)], timeout)
+
+
+def test_call_returns_array_and_captured_output(worker) -> None:  # type: ignore[no-untyped-def]
+    reply, arrays = call(worker, "double")
+    assert reply["ok"] and reply["output"] == "doubling\n"
+    np.testing.assert_array_equal(arrays[0], [0.0, 2.0, 4.0])
+
+
+def test_environment_is_scrubbed_and_float64_on(worker) -> None:  # type: ignore[no-untyped-def]
+    _, arrays = call(worker, "env")
+    secret_length, variables = arrays[0]
+    assert secret_length == 0 and variables < 12
+    _, arrays = call(worker, "is_x64")
+    assert bool(arrays[0])
+
+
+@pytest.mark.parametrize(
+    ("name", "error_type", "message"),
+    [
+        ("soft_exit", "SystemExit", "called sys.exit('bye')"),
+        ("lying_tuple", "NotAnArray", "returned tuple, expected a single array"),
+        ("objects", "NotAnArray", "returned values of dtype object, expected float64 numbers"),
+        ("missing_function", "NameError", "function not defined"),
+    ],
+)
+def test_failures_are_replies(worker, name: str, error_type: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    reply, _ = call(worker, name)
+    assert (reply["ok"], reply["error_type"], reply["message"]) == (False, error_type, message)
+    assert worker.alive()
+
+
+def test_memory_hog_is_an_error_not_a_crash_of_the_grader(worker) -> None:  # type: ignore[no-untyped-def]
+    try:
+        reply, _ = call(worker, "hog")
+    except WorkerDied as error:
+        assert "worker" in str(error)
+    else:
+        assert reply["ok"] is False
+
+
+def test_hard_exit_is_reported(worker) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(WorkerDied, match="exited with code 7"):
+        call(worker, "hard_exit")
+
+
+def test_timeout_kills_whole_tree_including_setsid_grandchildren(worker) -> None:  # type: ignore[no-untyped-def]
+    root = worker.process.pid
+    with pytest.raises(WorkerTimeout):
+        call(worker, "spawn_and_hang", timeout=3)
+    assert not worker.alive()
+    assert descendants(root) == set()
+    assert not _alive(root)
+
+
+def test_kill_after_grading_removes_leftover_children(worker) -> None:  # type: ignore[no-untyped-def]
+    call(worker, "leave_sleepers")
+    children = descendants(worker.process.pid)
+    assert len(children) >= 3
+    worker.kill()
+    time.sleep(0.2)
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def test_endless_loop_times_out(worker) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(WorkerTimeout, match="no answer within 2 s"):
+        call(worker, "loop", timeout=2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
