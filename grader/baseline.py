@@ -7,8 +7,10 @@ function's value, the closed form (like the student) its gradient.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,19 +21,38 @@ from grader.errors import UsageError
 from grader.inputs import ArgValue
 
 DEVICE_PLATFORMS = {"cpu": "cpu", "gpu": "gpu"}
+CACHE_ENV = "MATGRADE_CACHE_DIR"
 
 
 def configure_jax(device: str) -> str:
-    """Pick the platform and float64 for the grader's process; returns the device's name."""
+    """Pick the platform, float64 and the compilation cache of the grader's process.
+
+    The persistent cache is written and read only here, by trusted code: workers never get it,
+    since a cache that student code can write to could be poisoned.
+    """
     import jax
 
     jax.config.update("jax_platforms", DEVICE_PLATFORMS[device])
     jax.config.update("jax_enable_x64", True)
+    cache = compilation_cache_dir()
+    if cache is not None:
+        jax.config.update("jax_compilation_cache_dir", str(cache))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     try:
         first = jax.devices()[0]
     except RuntimeError as error:
         raise UsageError(f"--device {device}: no such JAX backend here ({error})") from error
     return f"{first.platform}:{getattr(first, 'device_kind', '')}".rstrip(":")
+
+
+def compilation_cache_dir() -> Path | None:
+    """$MATGRADE_CACHE_DIR ("" turns the cache off), else ~/.cache/matgrade/xla."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured == "":
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(configured) if configured else base / "matgrade" / "xla"
 
 
 class ReferenceSide:
@@ -41,11 +62,21 @@ class ReferenceSide:
         import jax
 
         self.jax = jax
-        self._baselines: dict[tuple[str, tuple[str, ...]], Callable[..., Any]] = {}
+        self._compiled: dict[tuple[str, ...], Callable[..., Any]] = {}
 
     def expected(self, problem: Problem, args: Sequence[ArgValue]) -> np.ndarray:
-        values = self._bind(problem, args, "gradient")
-        return np.asarray(problem.closed_form(*values), dtype=np.float64)
+        closed_form = self._closed_form(problem, args)
+        return np.asarray(closed_form(*self._array_args(problem, args)), dtype=np.float64)
+
+    def _closed_form(self, problem: Problem, args: Sequence[ArgValue]) -> Callable[..., Any]:
+        """jax.jit of the closed form over the non-function arguments: one compile per shape."""
+        key = ("closed_form", *_cache_key(problem, args))
+        if key not in self._compiled:
+            gradients = self._bind(problem, args, "gradient")
+            self._compiled[key] = self.jax.jit(
+                _over_free_args(problem, gradients, problem.closed_form)
+            )
+        return self._compiled[key]
 
     def autodiff(self, problem: Problem, args: Sequence[ArgValue]) -> np.ndarray:
         function = self.baseline(problem, args)
@@ -53,32 +84,21 @@ class ReferenceSide:
 
     def baseline(self, problem: Problem, args: Sequence[ArgValue]) -> Callable[..., Any]:
         """jax.jit(derivative(objective)) over the non-function arguments, cached."""
-        names = tuple(str(a) for a, spec in zip(args, problem.args) if spec.kind == "function")
-        key = (problem.id, names)
-        if key not in self._baselines:
-            self._baselines[key] = self._build_baseline(problem, args)
-        return self._baselines[key]
-
-    def _build_baseline(self, problem: Problem, args: Sequence[ArgValue]) -> Callable[..., Any]:
-        jax = self.jax
-        bound = self._bind(problem, args, "value")
-        free = [i for i, spec in enumerate(problem.args) if spec.kind != "function"]
-
-        def objective(*free_values: Any) -> Any:
-            full = list(bound)
-            for position, value in zip(free, free_values):
-                full[position] = value
-            return problem.objective(*full)
-
-        transform = {"grad": jax.grad, "jacobian": jax.jacrev, "hessian": jax.hessian}
-        argnum = free.index(problem.argnum)
-        return jax.jit(transform[problem.derivative](objective, argnums=argnum))
+        key = ("baseline", *_cache_key(problem, args))
+        if key not in self._compiled:
+            jax = self.jax
+            objective = _over_free_args(
+                problem, self._bind(problem, args, "value"), problem.objective
+            )
+            transform = {"grad": jax.grad, "jacobian": jax.jacrev, "hessian": jax.hessian}
+            argnum = _free_positions(problem).index(problem.argnum)
+            self._compiled[key] = jax.jit(transform[problem.derivative](objective, argnums=argnum))
+        return self._compiled[key]
 
     def time_baseline(self, problem: Problem, args: Sequence[ArgValue], calls: int) -> list[float]:
         function = self.baseline(problem, args)
         values = self._array_args(problem, args)
-        block = self.jax.block_until_ready
-        block(function(*values))
+        block: Callable[[Any], Any] = self.jax.block_until_ready
         times = []
         for _ in range(calls):
             start = time.perf_counter()
@@ -90,14 +110,14 @@ class ReferenceSide:
         jnp = self.jax.numpy
         return [
             jnp.asarray(value) if isinstance(value, np.ndarray) else value
-            for value, spec in zip(args, problem.args)
+            for value, spec in zip(args, problem.args, strict=True)
             if spec.kind != "function"
         ]
 
     def _bind(self, problem: Problem, args: Sequence[ArgValue], part: str) -> list[Any]:
         jnp = self.jax.numpy
         values: list[Any] = []
-        for value, spec in zip(args, problem.args):
+        for value, spec in zip(args, problem.args, strict=True):
             if spec.kind == "function":
                 values.append(protocol.supplied_function(str(value), part))
             elif isinstance(value, np.ndarray):
@@ -105,3 +125,27 @@ class ReferenceSide:
             else:
                 values.append(value)
         return values
+
+
+def _free_positions(problem: Problem) -> list[int]:
+    return [i for i, spec in enumerate(problem.args) if spec.kind != "function"]
+
+
+def _cache_key(problem: Problem, args: Sequence[ArgValue]) -> tuple[str, ...]:
+    names = (str(a) for a, spec in zip(args, problem.args, strict=True) if spec.kind == "function")
+    return (problem.id, *names)
+
+
+def _over_free_args(
+    problem: Problem, bound: list[Any], function: Callable[..., Any]
+) -> Callable[..., Any]:
+    """`function` of the non-function arguments only, the function arguments fixed to `bound`."""
+    free = _free_positions(problem)
+
+    def wrapped(*free_values: Any) -> Any:
+        full = list(bound)
+        for position, value in zip(free, free_values, strict=True):
+            full[position] = value
+        return function(*full)
+
+    return wrapped

@@ -23,19 +23,40 @@ def build_parser() -> argparse.ArgumentParser:
         prog="matgrade",
         description="Grade Jupyter notebooks of JAX matrix-calculus homework on hidden inputs.",
     )
-    parser.add_argument("submissions", nargs="*", type=Path, metavar="SUBMISSION.ipynb",
-                        help="notebooks to grade")
-    parser.add_argument("--rubric", type=Path, default=None, metavar="FILE",
-                        help="rubric YAML (default: the bundled hw2 rubric)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                        help=f"folder for STUDENT.json and STUDENT.md (default: {DEFAULT_OUT}/)")
-    parser.add_argument("--secret-file", type=Path, default=None, metavar="FILE",
-                        help="file holding the secret that hides the inputs "
-                        "(default: $MATGRADE_SECRET, else a public default)")
-    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
-                        help="JAX device for the student's code and the baseline (default: cpu)")
-    parser.add_argument("--schema", action="store_true",
-                        help="print the JSON Schema of the result files and exit")
+    parser.add_argument(
+        "submissions", nargs="*", type=Path, metavar="SUBMISSION.ipynb", help="notebooks to grade"
+    )
+    parser.add_argument(
+        "--rubric",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="rubric YAML (default: the bundled hw2 rubric)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"folder for STUDENT.json and STUDENT.md (default: {DEFAULT_OUT}/)",
+    )
+    parser.add_argument(
+        "--secret-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="file holding the secret that hides the inputs "
+        "(default: $MATGRADE_SECRET, else a public default)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "gpu"),
+        default="cpu",
+        help="JAX device for the student's code and the baseline (default: cpu)",
+    )
+    parser.add_argument(
+        "--schema", action="store_true", help="print the JSON Schema of the result files and exit"
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"matgrade {__version__}")
     return parser  # fmt: skip

@@ -18,7 +18,7 @@ import numpy as np
 
 from grader.assignment import Arg, Problem
 from grader.errors import UsageError
-from grader.rubric import CaseFamily
+from grader.rubric import TIMING_FAMILY, CaseFamily
 
 SECRET_ENV = "MATGRADE_SECRET"
 PUBLIC_SECRET = b"matgrade-public-default-secret"
@@ -77,10 +77,10 @@ def make_timing_case(
     secret: bytes, student: str, problem: Problem, sizes: Mapping[str, int], round_: int
 ) -> Case:
     """Inputs for one timing round; fresh per round so nothing can be precomputed."""
-    family = CaseFamily(name="timing", count=1, sizes=[dict(sizes)])
-    rng = np.random.default_rng(case_seed(secret, student, problem.id, "timing", round_))
+    family = CaseFamily(name=TIMING_FAMILY, count=1, sizes=[dict(sizes)])
+    rng = np.random.default_rng(case_seed(secret, student, problem.id, TIMING_FAMILY, round_))
     args = tuple(draw_arg(arg, sizes, family, rng) for arg in problem.args)
-    return Case(family="timing", index=round_, sizes=sizes, args=args)
+    return Case(family=TIMING_FAMILY, index=round_, sizes=sizes, args=args)
 
 
 def draw_arg(

@@ -58,7 +58,8 @@ class Extraction:
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
     try:
-        return nbformat.read(str(path), as_version=4)
+        notebook: nbformat.NotebookNode = nbformat.read(str(path), as_version=4)
+        return notebook
     except FileNotFoundError as error:
         raise InvalidNotebook(f"file not found: {path}") from error
     except Exception as error:
@@ -80,7 +81,9 @@ def extract(cells: list[str]) -> Extraction:
             parsed.append((index, source, ast.parse(source)))
         except SyntaxError as error:
             message = f"line {error.lineno}: {error.msg}; this cell was skipped"
-            extraction.notes.append(ExtractionNote(cell=index, kind="syntax_error", message=message))
+            extraction.notes.append(
+                ExtractionNote(cell=index, kind="syntax_error", message=message)
+            )
     kept_names: set[str] = set()
     statements = [(i, src, node) for i, src, module in parsed for node in module.body]
     kept = [(i, src, node) for i, src, node in statements if _keep(node, kept_names)]

@@ -10,6 +10,7 @@ import math
 import statistics
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case
 from grader.models import ExtractionNote, GradeResult, MatchedBy, ProblemResult
 from grader.notebook import Extraction, InvalidNotebook, code_cells, extract, read_notebook
 from grader.rubric import LoadedRubric, ProblemRubric, load_rubric
-from grader.sandbox import Worker, WorkerConfig, WorkerDied, WorkerTimeout, start_worker
+from grader.sandbox import Worker, WorkerConfig, WorkerDied, WorkerTimeout, launch_worker
 from grader.scoring import (
     CallFailure,
     CaseOutcome,
@@ -38,6 +39,8 @@ LOAD_TIMEOUT_S = 60.0
 PROBE_TIMEOUT_S = 10.0
 OUTPUT_KEPT = 2000
 BASELINE_REP_S = 0.02
+
+CaseKey = tuple[str, str, int]
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,14 @@ class WorkerSession:
         self.config = config
         self.extraction = extraction
         self.worker: Worker | None = None
+        self.loaded = False
         self.load_reply: dict[str, Any] = {}
+
+    def launch(self) -> None:
+        """Start a worker without waiting for it, so the caller can work meanwhile."""
+        if self.worker is None or not self.worker.alive():
+            self.worker = launch_worker(self.config)
+            self.loaded = False
 
     def request(
         self, header: dict[str, Any], arrays: list[np.ndarray], timeout_s: float
@@ -71,9 +81,15 @@ class WorkerSession:
             raise
 
     def ensure(self) -> Worker:
-        if self.worker is not None and self.worker.alive():
-            return self.worker
-        worker = start_worker(self.config)
+        self.launch()
+        worker = self.worker
+        assert worker is not None
+        if not self.loaded:
+            worker.wait_ready()
+            self._load(worker)
+        return worker
+
+    def _load(self, worker: Worker) -> None:
         chunks = [
             {"cell": c.cell, "line": c.line, "source": c.source, "is_import": c.is_import}
             for c in self.extraction.chunks
@@ -82,12 +98,13 @@ class WorkerSession:
         try:
             reply, _ = worker.request(load, [], LOAD_TIMEOUT_S)
         except WorkerTimeout as error:
+            self.worker = None
             raise LoadFailed(f"running the notebook's definitions took over {error}") from error
         except WorkerDied as error:
+            self.worker = None
             raise LoadFailed(f"running the notebook's definitions: {error}") from error
-        self.worker = worker
+        self.loaded = True
         self.load_reply = self.load_reply or reply
-        return worker
 
     def callables(self) -> dict[str, list[int]]:
         found = self.load_reply.get("callables", {})
@@ -120,6 +137,7 @@ class Grader:
             return self._result(notebook, student, [], [], started, errors=[str(error)])
         session = WorkerSession(self.worker_config, extraction)
         try:
+            session.launch()
             results = StudentRun(self, session, student).grade_all()
             notes = extraction_notes(extraction, session.load_reply)
             errors: list[str] = []
@@ -176,28 +194,63 @@ class StudentRun:
         self.student = student
         self.secret = grader.options.secret.key
         self.problems = grader.rubric.rubric.problems
+        self.expected: dict[CaseKey, Future[np.ndarray]] = {}
 
     def grade_all(self) -> list[ProblemResult]:
-        self.session.ensure()
-        callables = self.session.callables()
-        matches = {pid: match_by_name(rubric, callables) for pid, rubric in self.problems.items()}
-        claimed = {name for name in matches.values() if name}
-        measurements = {}
-        for pid, name in matches.items():
-            if name is not None:
-                measurements[pid] = self.measure(pid, name, "name")
-        for pid in self.problems:
-            if pid not in measurements:
-                measurements[pid] = self.find_by_behaviour(pid, callables, claimed)
+        """Correctness for every problem first, then timing, once nothing else uses the CPU."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference") as pool:
+            self.expected = self._reference_answers(pool)
+            self.session.ensure()
+            measurements = self._check_all()
+        for pid, measurement in measurements.items():
+            if _timeable(measurement) and self.problems[pid].timing is not None:
+                function = measurement.function
+                assert function is not None
+                measurement.timing, measurement.timing_note = self.time(
+                    self._problem(pid), self.problems[pid], function
+                )
         return [
             score_problem(rubric, measurements[pid], self._problem(pid))
             for pid, rubric in self.problems.items()
         ]
 
+    def _check_all(self) -> dict[str, ProblemMeasurement]:
+        callables = self.session.callables()
+        matches = {pid: match_by_name(rubric, callables) for pid, rubric in self.problems.items()}
+        claimed = {name for name in matches.values() if name}
+        measurements = {
+            pid: self.check(pid, name, "name") for pid, name in matches.items() if name is not None
+        }
+        for pid in self.problems:
+            if pid not in measurements:
+                measurements[pid] = self.find_by_behaviour(pid, callables, claimed)
+        return measurements
+
+    def _reference_answers(self, pool: ThreadPoolExecutor) -> dict[CaseKey, Future[np.ndarray]]:
+        """Reference answers are compiled and computed on the second core while the worker
+        compiles the student's code on the first."""
+        answers = {}
+        for problem_id, rubric in self.problems.items():
+            problem = self._problem(problem_id)
+            for family in rubric.cases:
+                for index in range(family.count):
+                    case = make_case(self.secret, self.student, problem, family, index)
+                    key = (problem_id, family.name, index)
+                    answers[key] = pool.submit(self.grader.reference.expected, problem, case.args)
+        return answers
+
+    def _expected(self, problem: Problem, case: Case) -> np.ndarray:
+        known = self.expected.get((problem.id, case.family, case.index))
+        return (
+            known.result()
+            if known is not None
+            else self.grader.reference.expected(problem, case.args)
+        )
+
     def _problem(self, problem_id: str) -> Problem:
         return self.grader.assignment.problems[problem_id]
 
-    def measure(self, problem_id: str, function: str, matched_by: MatchedBy) -> ProblemMeasurement:
+    def check(self, problem_id: str, function: str, matched_by: MatchedBy) -> ProblemMeasurement:
         problem, rubric = self._problem(problem_id), self.problems[problem_id]
         measurement = ProblemMeasurement(problem_id, function, matched_by)
         stop: CallFailure | None = None
@@ -212,8 +265,6 @@ class StudentRun:
                 measurement.cases.append(outcome)
                 if outcome.failure and outcome.failure.kind in ("timeout", "crash"):
                     stop = outcome.failure
-        if stop is None and any(case.passed for case in measurement.cases) and rubric.timing:
-            measurement.timing, measurement.timing_note = self.time(problem, rubric, function)
         return measurement
 
     def run_case(
@@ -225,7 +276,7 @@ class StudentRun:
         measurement: ProblemMeasurement | None = None,
         timeout_s: float | None = None,
     ) -> CaseOutcome:
-        expected = self.grader.reference.expected(problem, case.args)
+        expected = self._expected(problem, case)
         shape = list(expected.shape)
         limits = rubric.limits
         assert limits is not None and rubric.tolerance is not None
@@ -261,7 +312,7 @@ class StudentRun:
             outcome = self.run_case(problem, rubric, name, probe, timeout_s=limit)
             if outcome.passed:
                 claimed.add(name)
-                return self.measure(problem_id, name, "behaviour")
+                return self.check(problem_id, name, "behaviour")
         return ProblemMeasurement(problem_id, tried=tried)
 
     def time(
@@ -274,12 +325,18 @@ class StudentRun:
         first = make_timing_case(self.secret, self.student, problem, timing.sizes, 0)
         warm = self.run_case(problem, rubric, function, first)
         if not warm.passed:
-            reason = warm.failure.message if warm.failure else warm.comparison and warm.comparison.message
+            reason = (
+                warm.failure.message
+                if warm.failure
+                else warm.comparison and warm.comparison.message
+            )
             return None, f"Not timed: at the timing size ({sizes_text}) {reason}; no speed points."
         reference = self.grader.reference
         baseline_once = min(reference.time_baseline(problem, first.args, 2))
         try:
-            student_once = min(self._student_times(problem, function, first, 1, limits.time_limit_s))
+            student_once = min(
+                self._student_times(problem, function, first, 1, limits.time_limit_s)
+            )
             calls = _calls_for(student_once, timing.budget_s / timing.min_repeats)
             baseline_calls = _calls_for(baseline_once, BASELINE_REP_S)
             student_runs, baseline_runs = [], []
@@ -316,6 +373,13 @@ class StudentRun:
 
 class _TimingFailed(Exception):
     pass
+
+
+def _timeable(measurement: ProblemMeasurement) -> bool:
+    """Timed when some case passed and none hung or crashed; the timing size is checked too."""
+    cases = measurement.cases
+    broken = any(c.failure and c.failure.kind in ("timeout", "crash", "skipped") for c in cases)
+    return not broken and any(case.passed for case in cases)
 
 
 def _calls_for(seconds_per_call: float, target_s: float) -> int:
@@ -360,7 +424,9 @@ def extraction_notes(extraction: Extraction, load_reply: Mapping[str, Any]) -> l
     notes = list(extraction.notes)
     for problem in load_reply.get("problems", []):
         notes.append(
-            ExtractionNote(cell=problem.get("cell"), kind=problem["kind"], message=problem["message"])
+            ExtractionNote(
+                cell=problem.get("cell"), kind=problem["kind"], message=problem["message"]
+            )
         )
     return notes
 
@@ -395,4 +461,3 @@ def _check_sizes(
             raise RubricError(rubric.path, f"{where}: sizes lack {', '.join(sorted(missing))}")
         if any(value < 1 for value in entry.values()):
             raise RubricError(rubric.path, f"{where}: sizes must be positive, got {entry}")
-

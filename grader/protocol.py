@@ -45,9 +45,13 @@ def decode_array(data: bytes) -> np.ndarray:
     try:
         version = np.lib.format.read_magic(stream)
         if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream, max_header_size=10000)
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(
+                stream, max_header_size=10000
+            )
         elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream, max_header_size=10000)
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(
+                stream, max_header_size=10000
+            )
         else:
             raise FrameError(f"unsupported .npy version {version}")
     except ValueError as error:
@@ -148,5 +152,7 @@ def supplied_function(name: str, part: str) -> Callable[[Any], Any]:
     }
     table = values if part == "value" else gradients
     if name not in table:
-        raise KeyError(f"unknown supplied function {name!r}; known: {', '.join(SUPPLIED_FUNCTIONS)}")
+        raise KeyError(
+            f"unknown supplied function {name!r}; known: {', '.join(SUPPLIED_FUNCTIONS)}"
+        )
     return table[name]

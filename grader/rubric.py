@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from grader.errors import RubricError
 
 DEFAULT_RUBRIC_NAME = "hw2.yaml"
+TIMING_FAMILY = "timing"
 
 
 class _Strict(BaseModel):
@@ -39,7 +40,9 @@ class Tolerance(_Strict):
 class SpeedCurve(_Strict):
     """Full speed points at or below `full_at`, none at or above `zero_at`, log-linear between."""
 
-    full_at: float = Field(default=10.0, gt=0, description="Ratio student/autodiff for full points.")
+    full_at: float = Field(
+        default=10.0, gt=0, description="Ratio student/autodiff for full points."
+    )
     zero_at: float = Field(default=200.0, gt=0, description="Ratio student/autodiff for no points.")
 
     @model_validator(mode="after")
@@ -88,6 +91,8 @@ class ProblemRubric(_Strict):
         names = [family.name for family in self.cases]
         if len(set(names)) != len(names):
             raise ValueError(f"case family names must be unique, got {names}")
+        if TIMING_FAMILY in names:
+            raise ValueError(f"'{TIMING_FAMILY}' is reserved for the timing inputs")
         return self
 
 

@@ -8,6 +8,7 @@ stopped first (so nothing forks while we look) and then killed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -79,6 +80,17 @@ class Worker:
         code = self.process.wait()
         return describe_exit(code)
 
+    def wait_ready(self) -> None:
+        """Wait for the worker's hello; a worker that cannot start is the grader's problem."""
+        if self.info:
+            return
+        try:
+            self.info, _ = protocol.receive(self.reply_fd, time.monotonic() + START_TIMEOUT_S)
+        except (TimeoutError, EOFError, protocol.FrameError) as error:
+            self.kill()
+            detail = self.raw_output().strip().splitlines()[-1:] or [type(error).__name__]
+            raise WorkerError(f"the worker could not start: {detail[0]}") from error
+
     def raw_output(self) -> str:
         return self._raw_output.decode(errors="replace")
 
@@ -86,10 +98,8 @@ class Worker:
         kill_tree(self.process.pid)
         self.process.wait()
         for fd in (self.request_fd, self.reply_fd):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def alive(self) -> bool:
@@ -97,6 +107,13 @@ class Worker:
 
 
 def start_worker(config: WorkerConfig) -> Worker:
+    worker = launch_worker(config)
+    worker.wait_ready()
+    return worker
+
+
+def launch_worker(config: WorkerConfig) -> Worker:
+    """Start the process and return at once; the worker imports JAX while the caller works."""
     scratch = Path(tempfile.mkdtemp(prefix="matgrade-worker-"))
     request_read, request_write = os.pipe()
     reply_read, reply_write = os.pipe()
@@ -115,12 +132,6 @@ def start_worker(config: WorkerConfig) -> Worker:
     os.close(reply_write)
     worker = Worker(config, process, request_write, reply_read, scratch)
     _drain_output(worker)
-    try:
-        worker.info, _ = protocol.receive(reply_read, time.monotonic() + START_TIMEOUT_S)
-    except (TimeoutError, EOFError, protocol.FrameError) as error:
-        worker.kill()
-        detail = worker.raw_output().strip().splitlines()[-1:] or [type(error).__name__]
-        raise WorkerError(f"the worker could not start: {detail[0]}") from error
     return worker
 
 
@@ -147,7 +158,7 @@ def _drain_output(worker: Worker) -> None:
     assert stream is not None
 
     def drain() -> None:
-        for chunk in iter(lambda: stream.read1(65536), b""):
+        for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
             room = RAW_OUTPUT_CAP - len(worker._raw_output)
             if room > 0:
                 worker._raw_output.extend(chunk[:room])
@@ -180,10 +191,8 @@ def kill_tree(root: int) -> None:
         stopped |= tree
     for pid in stopped:
         _signal(pid, signal.SIGKILL)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(root, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def descendants(root: int) -> set[int]:
@@ -213,7 +222,5 @@ def _parent_of(pid: int) -> int | None:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

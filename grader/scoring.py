@@ -166,9 +166,7 @@ def feedback_for(
 def _missing_feedback(rubric: ProblemRubric, measurement: ProblemMeasurement) -> list[str]:
     lines = [f"No function found. Expected one named {' or '.join(map(repr, rubric.names))}."]
     if measurement.tried:
-        lines.append(
-            "Also tried by behaviour, none matched: " + ", ".join(measurement.tried) + "."
-        )
+        lines.append("Also tried by behaviour, none matched: " + ", ".join(measurement.tried) + ".")
     else:
         lines.append("No other function in the notebook takes the right number of arguments.")
     return lines

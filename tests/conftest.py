@@ -50,4 +50,3 @@ def graded(grader: Grader):  # type: ignore[no-untyped-def]
         return _graded[name]
 
     return grade
-

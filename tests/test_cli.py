@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-value-that-must-not-leak"
 
 
-def matgrade(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def matgrade(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k != "MATGRADE_SECRET"}
     environment.update(env or {})
     return subprocess.run(

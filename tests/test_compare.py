@@ -50,7 +50,11 @@ def test_relative_error_does_not_overflow_for_huge_entries() -> None:
 
 @pytest.mark.parametrize(
     ("diagnosis", "text"),
-    [("factor:0.5", "exactly 1/2 times"), ("factor:3", "exactly 3 times"), ("transposed", "transpose")],
+    [
+        ("factor:0.5", "exactly 1/2 times"),
+        ("factor:3", "exactly 3 times"),
+        ("transposed", "transpose"),
+    ],
 )
 def test_hints(diagnosis: str, text: str) -> None:
     assert text in diagnosis_hint(diagnosis)

@@ -76,7 +76,9 @@ def test_syntax_error_skips_only_that_cell() -> None:
 
 
 def test_last_definition_wins_in_candidates() -> None:
-    extraction = extract(["def f(x):\n    return 1", "def g(x):\n    return 2", "def f(x):\n    return 3"])
+    extraction = extract(
+        ["def f(x):\n    return 1", "def g(x):\n    return 2", "def f(x):\n    return 3"]
+    )
     assert extraction.candidates == ["g", "f"]
 
 
@@ -95,7 +97,11 @@ def _names(extraction) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_reads_v3_notebooks(tmp_path: Path) -> None:
     v3 = nbformat.v3.new_notebook(
-        worksheets=[nbformat.v3.new_worksheet(cells=[nbformat.v3.new_code_cell(input="def f(x):\n    return x")])]
+        worksheets=[
+            nbformat.v3.new_worksheet(
+                cells=[nbformat.v3.new_code_cell(input="def f(x):\n    return x")]
+            )
+        ]
     )
     path = tmp_path / "old.ipynb"
     path.write_text(nbformat.writes(v3, version=3))
@@ -105,7 +111,11 @@ def test_reads_v3_notebooks(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        pytest.param("not json", "not a Jupyter notebook: Notebook does not appear to be JSON: 'not json'", id="text"),
+        pytest.param(
+            "not json",
+            "not a Jupyter notebook: Notebook does not appear to be JSON: 'not json'",
+            id="text",
+        ),
         pytest.param('{"cells": 3}', "not a Jupyter notebook", id="bad-structure"),
     ],
 )

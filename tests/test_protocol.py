@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
@@ -19,10 +20,8 @@ def pipe():  # type: ignore[no-untyped-def]
     read, write = os.pipe()
     yield read, write
     for fd in (read, write):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 @pytest.mark.parametrize(
@@ -49,7 +48,10 @@ def _npy(array: np.ndarray, allow_pickle: bool = False) -> bytes:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (_npy(np.array([object()], dtype=object), allow_pickle=True), "is not a plain numeric type"),
+        (
+            _npy(np.array([object()], dtype=object), allow_pickle=True),
+            "is not a plain numeric type",
+        ),
         (_npy(np.array(["a"])), "is not a plain numeric type"),
         (_npy(np.zeros(4))[:-8], "has 24 bytes"),
         (pickle.dumps(np.zeros(3)), "bad .npy header"),

@@ -14,7 +14,11 @@ MINIMAL = {
     "assignment": "demo",
     "reference": "demo.py",
     "problems": {
-        "p": {"names": ["f"], "points": {"correctness": 1}, "cases": [{"name": "a", "sizes": [{"n": 3}]}]}
+        "p": {
+            "names": ["f"],
+            "points": {"correctness": 1},
+            "cases": [{"name": "a", "sizes": [{"n": 3}]}],
+        }
     },
 }
 

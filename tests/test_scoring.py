@@ -32,7 +32,9 @@ OK = Comparison(1e-16, True)
 BAD = Comparison(0.5, False, "relative error 5.00e-01 is above the tolerance 1e-10")
 
 
-def case(family: str, comparison: Comparison | None = None, failure: str | None = None) -> CaseOutcome:
+def case(
+    family: str, comparison: Comparison | None = None, failure: str | None = None
+) -> CaseOutcome:
     return CaseOutcome(family, [2], comparison, CallFailure(failure, "boom") if failure else None)
 
 
@@ -46,7 +48,9 @@ def test_speed_fraction_is_log_linear(ratio: float, fraction: float) -> None:
 
 STATUSES = [
     pytest.param([case("small", OK), case("small", OK), case("large", OK)], "passed", id="passed"),
-    pytest.param([case("small", OK), case("small", OK), case("large", BAD)], "partial", id="partial"),
+    pytest.param(
+        [case("small", OK), case("small", OK), case("large", BAD)], "partial", id="partial"
+    ),
     pytest.param([case("small", BAD), case("small", BAD), case("large", BAD)], "wrong", id="wrong"),
     pytest.param([case("small", failure="exception")] * 3, "error", id="error"),
     pytest.param([case("small", OK), case("small", failure="timeout")], "timeout", id="timeout"),
@@ -70,7 +74,11 @@ def test_speed_points_only_when_correct() -> None:
     timing = TimingOutcome(student_s=8e-3, baseline_s=1e-3, size={"n": 2}, repeats=5)
     cases = [case("small", OK), case("small", OK), case("large", BAD)]
     wrong = score_problem(RUBRIC, ProblemMeasurement("p", "f", "name", cases, timing), PROBLEM)
-    assert wrong.speed_score == 0 and wrong.timing is not None and wrong.timing.ratio == pytest.approx(8)
+    assert (
+        wrong.speed_score == 0
+        and wrong.timing is not None
+        and wrong.timing.ratio == pytest.approx(8)
+    )
     cases[2] = case("large", OK)
     right = score_problem(RUBRIC, ProblemMeasurement("p", "f", "name", cases, timing), PROBLEM)
     assert right.speed_score == pytest.approx(0.25) and right.score == pytest.approx(1.25)

@@ -10,7 +10,7 @@ import pytest
 from grader.notebook import extract
 from grader.sandbox import WorkerConfig, WorkerDied, WorkerTimeout, descendants, start_worker
 
-SOURCE = '''
+SOURCE = """
 import os, sys, time, subprocess
 import jax.numpy as jnp
 from jax.config import config
@@ -61,7 +61,7 @@ def lying_tuple(x):
 def objects(x):
     import numpy as np
     return np.array([object()], dtype=object)
-'''
+"""
 
 
 @pytest.fixture
@@ -73,14 +73,21 @@ def worker(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
         {"cell": c.cell, "line": c.line, "source": c.source, "is_import": c.is_import}
         for c in extraction.chunks
     ]
-    reply, _ = started.request({"op": "load", "chunks": chunks, "candidates": extraction.candidates}, [], 30)
+    reply, _ = started.request(
+        {"op": "load", "chunks": chunks, "candidates": extraction.candidates}, [], 30
+    )
     assert reply["problems"] == []
     yield started
     started.kill()
 
 
 def call(worker, name: str, timeout: float = 30):  # type: ignore[no-untyped-def]
-    header = {"op": "call", "function": name, "args": [{"kind": "array", "index": 0}], "memory_mb": 2048}
+    header = {
+        "op": "call",
+        "function": name,
+        "args": [{"kind": "array", "index": 0}],
+        "memory_mb": 2048,
+    }
     return worker.request(header, [np.arange(3.0)], timeout)
 
 

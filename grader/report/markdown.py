@@ -45,7 +45,10 @@ def _header(result: GradeResult) -> str:
 
 
 def _table(problems: list[ProblemResult]) -> str:
-    rows = ["| Problem | Status | Points | Largest error | Speed vs autodiff |", "|---|---|---|---|---|"]
+    rows = [
+        "| Problem | Status | Points | Largest error | Speed vs autodiff |",
+        "|---|---|---|---|---|",
+    ]
     for problem in problems:
         rows.append(
             f"| {problem.id} | {STATUS_LABELS[problem.status]} | "

@@ -145,7 +145,9 @@ def _describe(error: BaseException) -> str:
     return text if len(text) <= MESSAGE_CAP else text[:MESSAGE_CAP] + "..."
 
 
-def _build_args(state: WorkerState, specs: list[dict[str, Any]], arrays: list[np.ndarray]) -> list[Any]:
+def _build_args(
+    state: WorkerState, specs: list[dict[str, Any]], arrays: list[np.ndarray]
+) -> list[Any]:
     jnp = state.jax.numpy
     values: list[Any] = []
     for spec in specs:
