@@ -1,7 +1,7 @@
 """Command line: arguments -> pipeline -> files. The only place that picks exit codes.
 
 Exit codes: 0 grading finished (whatever the scores), 1 a grader failure, 2 a usage or rubric
-error, 130 interrupted.
+error, 3 a protection named by --require is missing, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 
 from grader import __version__
 from grader.errors import MatgradeError, UsageError
+from grader.models import SandboxReport
+from grader.sandbox.layers import LAYERS
 
 DEFAULT_OUT = Path("matgrade-results")
 EXIT_OK, EXIT_GRADER_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -55,11 +57,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="JAX device for the student's code and the baseline (default: cpu)",
     )
     parser.add_argument(
+        "--require",
+        type=_names,
+        default=frozenset(),
+        metavar="LIST",
+        help="refuse to grade unless these protections or layers hold, comma-separated "
+        "(e.g. read_secret,tcp,udp or landlock,namespaces)",
+    )
+    parser.add_argument(
+        "--disable-layers",
+        type=_names,
+        default=frozenset(),
+        metavar="LIST",
+        help="confinement layers not to use: landlock, seccomp, namespaces, uid, cgroup "
+        "(for debugging and benchmarks)",
+    )
+    parser.add_argument(
         "--schema", action="store_true", help="print the JSON Schema of the result files and exit"
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"matgrade {__version__}")
     return parser  # fmt: skip
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(name.strip() for name in text.split(",") if name.strip())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,7 +117,21 @@ def grade_files(args: argparse.Namespace) -> int:
     from grader.rubric import default_rubric_path
 
     secret = load_secret(args.secret_file)
-    grader = Grader(GradeOptions(args.rubric or default_rubric_path(), secret, args.device))
+    unknown = args.disable_layers - set(LAYERS)
+    if unknown:
+        raise UsageError(f"--disable-layers: unknown {', '.join(sorted(unknown))}")
+    protected = tuple(path for path in (args.out, args.secret_file) if path is not None)
+    options = GradeOptions(
+        rubric_path=args.rubric or default_rubric_path(),
+        secret=secret,
+        device=args.device,
+        disabled_layers=args.disable_layers,
+        required=args.require,
+        protected_paths=protected,
+    )
+    grader = Grader(options)
+    if grader.sandbox.level != "full" and not args.quiet:
+        print(f"matgrade: warning: {sandbox_warning(grader.sandbox)}", file=sys.stderr)
     if not secret.hidden and not args.quiet:
         print(
             "matgrade: warning: no secret given (--secret-file or $MATGRADE_SECRET): "
@@ -110,6 +146,15 @@ def grade_files(args: argparse.Namespace) -> int:
             print(summary_table(result))
             print(f"  -> {args.out / result.student}.json, .md ({result.elapsed_s:.1f} s)")
     return EXIT_OK
+
+
+def sandbox_warning(report: SandboxReport) -> str:
+    missing = [name for name, held in report.protections.items() if not held]
+    unavailable = [name for name, state in report.layers.items() if not state.startswith("active")]
+    return (
+        f"sandbox level {report.level}: not blocked: {', '.join(missing)}; "
+        f"layers unavailable: {', '.join(unavailable)} (see README, Security)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,12 @@ class AssignmentError(MatgradeError):
         super().__init__(f"{self.path}: {message}")
 
 
+class SandboxError(MatgradeError):
+    """A protection named with --require is missing on this machine: grading is refused."""
+
+    exit_code = 3
+
+
 class WorkerError(MatgradeError):
     """The worker broke in a way that is the grader's fault (e.g. it cannot start at all)."""
 

@@ -71,6 +71,21 @@ class ExtractionNote(_Model):
     message: str
 
 
+class SandboxReport(_Model):
+    """How the worker was confined, as verified by the canary at the start of the run."""
+
+    level: Literal["full", "partial", "minimal"] = Field(
+        description="full: every probed attack was blocked; minimal: none of the isolation "
+        "probes (secret, network, signal, write) was blocked."
+    )
+    layers: dict[str, str] = Field(
+        description="Each confinement layer: 'active' or 'unavailable: reason'."
+    )
+    protections: dict[str, bool] = Field(
+        description="Each canary probe: true when the parent observed the attack fail."
+    )
+
+
 class GradeResult(_Model):
     """Everything matgrade knows about one graded submission."""
 
@@ -92,4 +107,5 @@ class GradeResult(_Model):
         default=True, description="False when inputs came from the public default secret."
     )
     device: str = "cpu"
+    sandbox: SandboxReport | None = None
     elapsed_s: float = 0.0

@@ -21,12 +21,15 @@ from grader import __version__
 from grader.assignment import Assignment, Problem, load_assignment
 from grader.baseline import ReferenceSide, configure_jax
 from grader.compare import compare
-from grader.errors import RubricError
+from grader.errors import RubricError, SandboxError, UsageError
 from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case
-from grader.models import ExtractionNote, GradeResult, MatchedBy, ProblemResult
+from grader.models import ExtractionNote, GradeResult, MatchedBy, ProblemResult, SandboxReport
 from grader.notebook import Extraction, InvalidNotebook, code_cells, extract, read_notebook
 from grader.rubric import LoadedRubric, ProblemRubric, load_rubric
 from grader.sandbox import Worker, WorkerConfig, WorkerDied, WorkerTimeout, launch_worker
+from grader.sandbox.canary import PROTECTIONS, run_canary
+from grader.sandbox.layers import LAYERS, Confinement
+from grader.sandbox.layers import detect as detect_layers
 from grader.scoring import (
     CallFailure,
     CaseOutcome,
@@ -48,6 +51,9 @@ class GradeOptions:
     rubric_path: Path
     secret: Secret
     device: str = "cpu"
+    disabled_layers: frozenset[str] = frozenset()
+    required: frozenset[str] = frozenset()
+    protected_paths: tuple[Path, ...] = ()
 
 
 class LoadFailed(Exception):
@@ -126,7 +132,10 @@ class Grader:
         self.assignment: Assignment = load_assignment(self.rubric.reference_path())
         check_consistency(self.rubric, self.assignment)
         self.reference = ReferenceSide()
-        self.worker_config = worker_config_for(self.rubric, options.device)
+        hidden = (self.rubric.path, self.rubric.reference_path().parent, *options.protected_paths)
+        confinement = detect_layers(options.disabled_layers)
+        self.worker_config = worker_config_for(self.rubric, options.device, confinement, hidden)
+        self.sandbox = verify_sandbox(self.worker_config, options.required)
 
     def grade(self, notebook: Path, student: str | None = None) -> GradeResult:
         started = time.monotonic()
@@ -181,6 +190,7 @@ class Grader:
             extraction=notes,
             inputs_hidden=self.options.secret.hidden,
             device=self.device,
+            sandbox=self.sandbox,
             elapsed_s=round(time.monotonic() - started, 3),
         )
 
@@ -431,11 +441,45 @@ def extraction_notes(extraction: Extraction, load_reply: Mapping[str, Any]) -> l
     return notes
 
 
-def worker_config_for(rubric: LoadedRubric, device: str) -> WorkerConfig:
+def worker_config_for(
+    rubric: LoadedRubric, device: str, confinement: Confinement, hidden: tuple[Path, ...]
+) -> WorkerConfig:
     limits = [p.limits for p in rubric.rubric.problems.values() if p.limits is not None]
     memory = max(limit.memory_mb for limit in limits)
     cpu = int(sum(limit.time_limit_s for limit in limits) * 4 + 120)
-    return WorkerConfig(platform=device, memory_mb=memory, cpu_s=cpu)
+    return WorkerConfig(
+        platform=device,
+        memory_mb=memory,
+        cpu_s=cpu,
+        confinement=confinement,
+        hidden=tuple(str(path.resolve()) for path in hidden),
+    )
+
+
+def verify_sandbox(config: WorkerConfig, required: frozenset[str]) -> SandboxReport:
+    """Run the canary under the students' configuration; refuse if a required protection fails."""
+    unknown = required - set(PROTECTIONS) - set(LAYERS)
+    if unknown:
+        known = ", ".join([*PROTECTIONS, *LAYERS])
+        raise UsageError(f"--require: unknown {', '.join(sorted(unknown))} (known: {known})")
+    canary = run_canary(config)
+    report = SandboxReport(level=canary.level, layers=canary.layers, protections=canary.protections)
+    missing = sorted(
+        name
+        for name in required
+        if not report.protections.get(name, False)
+        and not report.layers.get(name, "").startswith("active")
+    )
+    if missing:
+        raise SandboxError(
+            f"refusing to grade: required protection missing: {', '.join(missing)} "
+            f"(layers: {_layer_summary(report)})"
+        )
+    return report
+
+
+def _layer_summary(report: SandboxReport) -> str:
+    return "; ".join(f"{name} {state}" for name, state in report.layers.items())
 
 
 def check_consistency(rubric: LoadedRubric, assignment: Assignment) -> None:

@@ -117,6 +117,7 @@ def masked_json(result: GradeResult) -> dict:  # type: ignore[type-arg]
     """The result with everything that depends on timing or the machine replaced by markers."""
     data = json.loads(result_json(result))
     data.update(elapsed_s="<masked>", submission=Path(data["submission"]).name, total="<masked>")
+    data.update(sandbox="<depends on the machine>")
     for problem in data["problems"]:
         problem.update(score="<masked>", speed_score="<masked>")
         if problem["timing"] is not None:
@@ -137,7 +138,9 @@ def _mask_text(text: str) -> str:
 
 
 def _mask_line(line: str) -> str:
-    if line.startswith("|") or line.startswith("**") or line.startswith("- Speed at"):
+    if line.startswith("- Speed at"):
+        return "- <speed line>"
+    if line.startswith("|") or line.startswith("**"):
         return NUMBER.sub("<n>", line)
     return line
 

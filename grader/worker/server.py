@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from grader import protocol
+from grader.worker.confine import confine
 from grader.worker.limits import set_memory_limit
 
 OUTPUT_CAP = 4000
@@ -25,8 +26,11 @@ MESSAGE_CAP = 500
 def serve(config: dict[str, Any]) -> None:
     request_fd, reply_fd = int(config["request_fd"]), int(config["reply_fd"])
     jax = _start_jax(config)
+    device = _device_name(jax)
     state = WorkerState(jax)
-    protocol.send(reply_fd, {"ok": True, "jax": jax.__version__, "device": _device_name(jax)})
+    layers = confine(config, os.getcwd())
+    hello = {"ok": True, "jax": jax.__version__, "device": device, "layers": layers}
+    protocol.send(reply_fd, hello)
     while True:
         try:
             request, arrays = protocol.receive(request_fd)

@@ -9,6 +9,7 @@ stopped first (so nothing forks while we look) and then killed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import numpy as np
 
 from grader import protocol
 from grader.errors import WorkerError
+from grader.sandbox.layers import Confinement, WorkerCgroup
 
 RAW_OUTPUT_CAP = 16 * 1024
 START_TIMEOUT_S = 120.0
@@ -38,6 +40,26 @@ class WorkerConfig:
     memory_mb: int = 4096
     cpu_s: int = 600
     file_mb: int = 64
+    confinement: Confinement = field(default_factory=lambda: Confinement(layers={}))
+    hidden: tuple[str, ...] = ()
+
+    def boot_message(self, request_fd: int, reply_fd: int) -> dict[str, Any]:
+        """What the worker needs before it can talk: limits, layers, its pipe descriptors."""
+        return {
+            "platform": self.platform,
+            "memory_mb": self.memory_mb,
+            "cpu_s": self.cpu_s,
+            "file_mb": self.file_mb,
+            "landlock": self._uses("landlock"),
+            "seccomp": self._uses("seccomp"),
+            "hidden": list(self.hidden),
+            "request_fd": request_fd,
+            "reply_fd": reply_fd,
+        }
+
+    def _uses(self, layer: str) -> bool:
+        found = self.confinement.layers.get(layer)
+        return found is not None and found.available
 
 
 class WorkerTimeout(Exception):
@@ -57,6 +79,7 @@ class Worker:
     request_fd: int
     reply_fd: int
     scratch: Path
+    cgroup: WorkerCgroup | None = None
     info: dict[str, Any] = field(default_factory=dict)
     _raw_output: bytearray = field(default_factory=bytearray)
 
@@ -78,6 +101,8 @@ class Worker:
         if isinstance(error, protocol.FrameError | ValueError):
             return f"the worker sent a malformed reply ({error})"
         code = self.process.wait()
+        if self.cgroup is not None and self.cgroup.oom_killed():
+            return f"the worker was killed for using more than {self.config.memory_mb} MB"
         return describe_exit(code)
 
     def wait_ready(self) -> None:
@@ -90,6 +115,10 @@ class Worker:
             self.kill()
             detail = self.raw_output().strip().splitlines()[-1:] or [type(error).__name__]
             raise WorkerError(f"the worker could not start: {detail[0]}") from error
+        if self.cgroup is not None:
+            # The launcher may have forked before it was moved: move the whole tree again
+            # now, before any student code has been sent.
+            self.cgroup.add({self.process.pid} | descendants(self.process.pid))
 
     def raw_output(self) -> str:
         return self._raw_output.decode(errors="replace")
@@ -101,6 +130,8 @@ class Worker:
             with contextlib.suppress(OSError):
                 os.close(fd)
         shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.cgroup is not None:
+            self.cgroup.remove()
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -114,12 +145,16 @@ def start_worker(config: WorkerConfig) -> Worker:
 
 def launch_worker(config: WorkerConfig) -> Worker:
     """Start the process and return at once; the worker imports JAX while the caller works."""
+    confinement = config.confinement
     scratch = Path(tempfile.mkdtemp(prefix="matgrade-worker-"))
+    if confinement.uid is not None:
+        os.chown(scratch, confinement.uid, confinement.uid)
     request_read, request_write = os.pipe()
     reply_read, reply_write = os.pipe()
-    boot = {**config.__dict__, "request_fd": request_read, "reply_fd": reply_write}
+    boot = config.boot_message(request_read, reply_write)
+    command = [sys.executable, "-I", "-m", "grader.worker", json.dumps(boot)]
     process = subprocess.Popen(
-        [sys.executable, "-I", "-m", "grader.worker", json.dumps(boot)],
+        [*confinement.command_prefix, *_drop_privileges(confinement), *command],
         env=worker_environment(scratch, config.platform),
         cwd=scratch,
         stdin=subprocess.DEVNULL,
@@ -130,9 +165,33 @@ def launch_worker(config: WorkerConfig) -> Worker:
     )
     os.close(request_read)
     os.close(reply_write)
-    worker = Worker(config, process, request_write, reply_read, scratch)
+    worker = Worker(config, process, request_write, reply_read, scratch, _cgroup_for(config))
+    if worker.cgroup is not None:
+        worker.cgroup.add({process.pid})
     _drain_output(worker)
     return worker
+
+
+_worker_count = itertools.count()
+
+
+def _cgroup_for(config: WorkerConfig) -> WorkerCgroup | None:
+    roots = config.confinement.cgroup_roots
+    if not roots:
+        return None
+    name = f"matgrade-{os.getpid()}-{next(_worker_count)}"
+    return WorkerCgroup(roots, name, config.memory_mb * 1024 * 1024)
+
+
+def _drop_privileges(confinement: Confinement) -> list[str]:
+    """setpriv as the last step of the launcher: namespaces are made as root, code runs as uid."""
+    if confinement.uid is None:
+        return []
+    uid = str(confinement.uid)
+    return [
+        "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+        "--inh-caps=-all", "--bounding-set=-all",
+    ]  # fmt: skip
 
 
 def worker_environment(scratch: Path, platform: str) -> dict[str, str]:

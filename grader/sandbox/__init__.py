@@ -1,0 +1,30 @@
+"""Starting, confining and killing worker processes.
+
+process.py launches a worker and enforces deadlines; layers.py decides which confinement layers
+this machine offers and prepares them; canary.py verifies, under the very configuration used for
+students, what those layers actually stop.
+"""
+
+from grader.sandbox.process import (
+    Worker,
+    WorkerConfig,
+    WorkerDied,
+    WorkerTimeout,
+    descendants,
+    describe_exit,
+    kill_tree,
+    launch_worker,
+    start_worker,
+)
+
+__all__ = [
+    "Worker",
+    "WorkerConfig",
+    "WorkerDied",
+    "WorkerTimeout",
+    "descendants",
+    "describe_exit",
+    "kill_tree",
+    "launch_worker",
+    "start_worker",
+]
