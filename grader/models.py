@@ -44,6 +44,9 @@ class Timing(_Model):
     ratio: float = Field(description="student_s / baseline_s; below 1 means faster than autodiff.")
     size: dict[str, int] = Field(default_factory=dict, description="Sizes the timing used.")
     repeats: int = Field(default=0, description="Interleaved repetitions behind each median.")
+    flagged: str | None = Field(
+        default=None, description="Why the grader did not trust this timing (no speed points)."
+    )
 
 
 class ProblemResult(_Model):

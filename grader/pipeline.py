@@ -6,8 +6,7 @@ grader's own failures raise, as MatgradeError.
 
 from __future__ import annotations
 
-import math
-import statistics
+import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +18,7 @@ import numpy as np
 
 from grader import __version__
 from grader.assignment import Assignment, Problem, load_assignment
+from grader.autodiff_check import find_autodiff
 from grader.baseline import ReferenceSide, configure_jax
 from grader.compare import compare
 from grader.errors import RubricError, SandboxError, UsageError
@@ -26,7 +26,14 @@ from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case
 from grader.models import ExtractionNote, GradeResult, MatchedBy, ProblemResult, SandboxReport
 from grader.notebook import Extraction, InvalidNotebook, code_cells, extract, read_notebook
 from grader.rubric import LoadedRubric, ProblemRubric, load_rubric
-from grader.sandbox import Worker, WorkerConfig, WorkerDied, WorkerTimeout, launch_worker
+from grader.sandbox import (
+    Worker,
+    WorkerConfig,
+    WorkerDied,
+    WorkerTimeout,
+    launch_worker,
+    tree_cpu_seconds,
+)
 from grader.sandbox.canary import PROTECTIONS, run_canary
 from grader.sandbox.layers import LAYERS, Confinement
 from grader.sandbox.layers import detect as detect_layers
@@ -37,11 +44,12 @@ from grader.scoring import (
     TimingOutcome,
     score_problem,
 )
+from grader.timing import Round, measure_speed, sizes_text
 
 LOAD_TIMEOUT_S = 60.0
 PROBE_TIMEOUT_S = 10.0
 OUTPUT_KEPT = 2000
-BASELINE_REP_S = 0.02
+CORES = os.cpu_count() or 1
 
 CaseKey = tuple[str, str, int]
 
@@ -263,6 +271,11 @@ class StudentRun:
     def check(self, problem_id: str, function: str, matched_by: MatchedBy) -> ProblemMeasurement:
         problem, rubric = self._problem(problem_id), self.problems[problem_id]
         measurement = ProblemMeasurement(problem_id, function, matched_by)
+        if not rubric.allow_autodiff:
+            use = find_autodiff(self.session.extraction.chunks, function)
+            if use is not None:
+                measurement.forbidden = use.describe()
+                return measurement
         stop: CallFailure | None = None
         for family in rubric.cases:
             for index in range(family.count):
@@ -328,57 +341,44 @@ class StudentRun:
     def time(
         self, problem: Problem, rubric: ProblemRubric, function: str
     ) -> tuple[TimingOutcome | None, str]:
-        """Interleave rounds of the student's calls (worker) and the baseline's (here)."""
+        """Check the answer at the timing size, then time it against the baseline."""
         timing, limits = rubric.timing, rubric.limits
         assert timing is not None and limits is not None
-        sizes_text = ", ".join(f"{k}={v}" for k, v in timing.sizes.items())
+        where = sizes_text(timing.sizes)
         first = make_timing_case(self.secret, self.student, problem, timing.sizes, 0)
         warm = self.run_case(problem, rubric, function, first)
         if not warm.passed:
-            reason = (
-                warm.failure.message
-                if warm.failure
-                else warm.comparison and warm.comparison.message
-            )
-            return None, f"Not timed: at the timing size ({sizes_text}) {reason}; no speed points."
-        reference = self.grader.reference
-        baseline_once = min(reference.time_baseline(problem, first.args, 2))
+            reason = warm.failure.message if warm.failure else warm.comparison.message  # type: ignore[union-attr]
+            return None, f"Not timed: at the timing size ({where}) {reason}; no speed points."
+
+        def student(case: Case, calls: int) -> Round:
+            return self._student_round(function, case, calls, limits.time_limit_s * max(calls, 1))
+
+        def baseline(case: Case, calls: int) -> list[float]:
+            return self.grader.reference.time_baseline(problem, case.args, calls)
+
+        def case_for_round(index: int) -> Case:
+            return make_timing_case(self.secret, self.student, problem, timing.sizes, index)
+
         try:
-            student_once = min(
-                self._student_times(problem, function, first, 1, limits.time_limit_s)
-            )
-            calls = _calls_for(student_once, timing.budget_s / timing.min_repeats)
-            baseline_calls = _calls_for(baseline_once, BASELINE_REP_S)
-            student_runs, baseline_runs = [], []
-            for round_ in range(1, timing.min_repeats + 1):
-                case = make_timing_case(self.secret, self.student, problem, timing.sizes, round_)
-                limit = limits.time_limit_s * calls
-                student_runs.append(
-                    statistics.fmean(self._student_times(problem, function, case, calls, limit))
-                )
-                baseline_runs.append(
-                    statistics.fmean(reference.time_baseline(problem, case.args, baseline_calls))
-                )
+            outcome = measure_speed(student, baseline, case_for_round, timing, CORES)
         except (WorkerTimeout, WorkerDied, _TimingFailed) as error:
-            return None, f"Not timed at {sizes_text}: {error}; no speed points."
-        outcome = TimingOutcome(
-            student_s=statistics.median(student_runs),
-            baseline_s=statistics.median(baseline_runs),
-            size=timing.sizes,
-            repeats=timing.min_repeats,
-        )
+            return None, f"Not timed at {where}: {error}; no speed points."
         return outcome, ""
 
-    def _student_times(
-        self, problem: Problem, function: str, case: Case, calls: int, timeout_s: float
-    ) -> list[float]:
+    def _student_round(self, function: str, case: Case, calls: int, timeout_s: float) -> Round:
         header, arrays = call_message(function, case.args, 0)
         header.update(op="time", calls=calls)
+        worker = self.session.ensure()
+        cpu_before = tree_cpu_seconds(worker.process.pid)
+        started = time.monotonic()
         reply, _ = self.session.request(header, arrays, timeout_s)
+        wall = time.monotonic() - started
+        cpu = tree_cpu_seconds(worker.process.pid) - cpu_before
         times = reply.get("times")
         if not reply.get("ok") or not isinstance(times, list) or len(times) != calls:
             raise _TimingFailed(str(reply.get("message", "the timing run failed")))
-        return [float(t) for t in times]
+        return Round([float(t) for t in times], wall, cpu)
 
 
 class _TimingFailed(Exception):
@@ -390,10 +390,6 @@ def _timeable(measurement: ProblemMeasurement) -> bool:
     cases = measurement.cases
     broken = any(c.failure and c.failure.kind in ("timeout", "crash", "skipped") for c in cases)
     return not broken and any(case.passed for case in cases)
-
-
-def _calls_for(seconds_per_call: float, target_s: float) -> int:
-    return max(1, min(1000, math.ceil(target_s / max(seconds_per_call, 1e-7))))
 
 
 def call_message(

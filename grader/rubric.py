@@ -85,6 +85,9 @@ class ProblemRubric(_Strict):
     tolerance: Tolerance | None = None
     speed: SpeedCurve | None = None
     limits: Limits | None = None
+    allow_autodiff: bool = Field(
+        default=False, description="Accept answers that call jax.grad and friends."
+    )
 
     @model_validator(mode="after")
     def _unique_families(self) -> ProblemRubric:

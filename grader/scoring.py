@@ -39,6 +39,7 @@ class TimingOutcome:
     baseline_s: float
     size: Mapping[str, int]
     repeats: int
+    flagged: str | None = None
 
 
 @dataclass
@@ -53,6 +54,7 @@ class ProblemMeasurement:
     timing_note: str = ""
     output: str = ""
     tried: list[str] = field(default_factory=list)
+    forbidden: str | None = None
 
 
 def speed_fraction(ratio: float, curve: SpeedCurve) -> float:
@@ -81,6 +83,8 @@ def status_of(measurement: ProblemMeasurement) -> ProblemStatus:
     cases = measurement.cases
     if measurement.function is None:
         return "missing"
+    if measurement.forbidden:
+        return "forbidden"
     if any(case.failure and case.failure.kind == "timeout" for case in cases):
         return "timeout"
     passed = sum(case.passed for case in cases)
@@ -101,7 +105,7 @@ def score_problem(
     correctness = rubric.points.correctness * correctness_fraction(rubric, measurement.cases)
     timing = _timing_model(measurement.timing)
     speed = 0.0
-    if correct and timing is not None and rubric.speed is not None:
+    if correct and timing is not None and not timing.flagged and rubric.speed is not None:
         speed = rubric.points.speed * speed_fraction(timing.ratio, rubric.speed)
     return ProblemResult(
         id=measurement.problem_id,
@@ -130,6 +134,7 @@ def _timing_model(timing: TimingOutcome | None) -> Timing | None:
         ratio=timing.student_s / timing.baseline_s,
         size=dict(timing.size),
         repeats=timing.repeats,
+        flagged=timing.flagged,
     )
 
 
@@ -156,6 +161,11 @@ def feedback_for(
 ) -> list[str]:
     if status == "missing":
         return _missing_feedback(rubric, measurement)
+    if status == "forbidden":
+        return [
+            f"Uses automatic differentiation: {measurement.forbidden}. This problem asks for "
+            "the derived formula implemented by hand; autodiff is what it is compared with."
+        ]
     lines = _failure_feedback(measurement, hints)
     if status == "passed":
         lines.insert(0, "Correct on every hidden case.")
@@ -199,6 +209,8 @@ def _diagnoses(cases: list[CaseOutcome]) -> list[str]:
 def _speed_feedback(rubric: ProblemRubric, timing: Timing | None, note: str) -> list[str]:
     if timing is None:
         return [note] if note else []
+    if timing.flagged:
+        return [f"Timing was not trusted and earns no speed points: {timing.flagged}."]
     size = ", ".join(f"{k}={v}" for k, v in timing.size.items())
     line = (
         f"Speed at {size}: {timing.student_s * 1e3:.3g} ms per call, "

@@ -125,3 +125,48 @@ def test_invalid_notebooks(tmp_path: Path, content: str, reason: str) -> None:
     with pytest.raises(InvalidNotebook) as error:
         read_notebook(path)
     assert str(error.value).startswith(reason)
+
+
+AUTODIFF = [
+    pytest.param("import jax\ndef f(x):\n    return jax.grad(g)(x)", "jax.grad", id="jax-grad"),
+    pytest.param(
+        "from jax import grad as g\ndef f(x):\n    return g(h)(x)", "jax.grad", id="aliased-import"
+    ),
+    pytest.param(
+        "import jax as j\ndef f(x):\n    return j.jacrev(h)(x)", "jax.jacrev", id="aliased-module"
+    ),
+    pytest.param(
+        "import jax\ndJ = jax.grad(J)\ndef f(x):\n    return dJ(x)",
+        "jax.grad",
+        id="through-assignment",
+    ),
+    pytest.param(
+        "import jax\ndef helper(x):\n    return jax.hessian(h)(x)\ndef f(x):\n    return helper(x)",
+        "jax.hessian",
+        id="through-helper",
+    ),
+    pytest.param(
+        "from jax import vjp\ndef f(x):\n    out, back = vjp(h, x)\n    return back(x)",
+        "jax.vjp",
+        id="vjp",
+    ),
+    pytest.param(
+        "import torch\ndef f(x):\n    return torch.autograd.grad(x, x)",
+        "torch.autograd.grad",
+        id="torch",
+    ),
+    pytest.param(
+        "import jax\nimport jax.numpy as jnp\ndef f(x):\n    return jax.jit(jnp.tanh)(x)",
+        None,
+        id="jit-is-fine",
+    ),
+    pytest.param("import jax\nf = lambda x: jax.jacfwd(h)(x)", "jax.jacfwd", id="lambda"),
+]
+
+
+@pytest.mark.parametrize(("source", "call"), AUTODIFF)
+def test_autodiff_detection(source: str, call: str | None) -> None:
+    from grader.autodiff_check import find_autodiff
+
+    use = find_autodiff(extract([source]).chunks, "f")
+    assert (use.call if use else None) == call

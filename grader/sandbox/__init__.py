@@ -15,6 +15,7 @@ from grader.sandbox.process import (
     kill_tree,
     launch_worker,
     start_worker,
+    tree_cpu_seconds,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "kill_tree",
     "launch_worker",
     "start_worker",
+    "tree_cpu_seconds",
 ]

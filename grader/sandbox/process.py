@@ -30,6 +30,7 @@ from grader.errors import WorkerError
 from grader.sandbox.layers import Confinement, WorkerCgroup
 
 RAW_OUTPUT_CAP = 16 * 1024
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 START_TIMEOUT_S = 120.0
 PASSED_THROUGH_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH")
 
@@ -269,6 +270,19 @@ def descendants(root: int) -> set[int]:
                 found.add(child)
                 frontier.append(child)
     return found
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of `root` and its live descendants, all threads included."""
+    ticks = 0
+    for pid in {root} | descendants(root):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / CLOCK_TICKS
 
 
 def _parent_of(pid: int) -> int | None:

@@ -1,0 +1,99 @@
+"""Finds answers that call autodiff instead of implementing the derived formula.
+
+Pure `ast` over the extracted source: starting from the function that answers a problem, every
+name it uses is resolved through the notebook's imports and aliases (`from jax import grad as g`,
+`import jax as j`, `dJ = jax.grad(J)`), and every function of the notebook it reaches is followed
+the same way. A reference to a differentiation transform anywhere on that path is reported.
+Static analysis cannot see through `getattr(jax, "gr" + "ad")` or `exec`; the README says so.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from grader.notebook import Chunk
+
+FORBIDDEN = frozenset(
+    {
+        "jax.grad", "jax.value_and_grad", "jax.jacobian", "jax.jacfwd", "jax.jacrev",
+        "jax.hessian", "jax.vjp", "jax.jvp", "jax.linearize", "jax.linear_transpose",
+        "jax.api.grad", "torch.autograd.grad", "torch.autograd.functional",
+        "torch.Tensor.backward",
+    }
+)  # fmt: skip
+FORBIDDEN_PREFIXES = ("torch.autograd.", "torch.func.", "functorch.", "jax.experimental.jet")
+
+
+@dataclass(frozen=True)
+class AutodiffUse:
+    call: str
+    function: str
+    cell: int
+    line: int
+
+    def describe(self) -> str:
+        return f"{self.call} (code cell {self.cell + 1}, line {self.line}, in {self.function})"
+
+
+class _Module:
+    """The notebook's top level: imported names and the nodes that define each name."""
+
+    def __init__(self, chunks: list[Chunk]) -> None:
+        self.imports: dict[str, str] = {}
+        self.definitions: dict[str, tuple[ast.AST, Chunk]] = {}
+        for chunk in chunks:
+            for node in ast.parse(chunk.source).body:
+                self._record(node, chunk)
+
+    def _record(self, node: ast.stmt, chunk: Chunk) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                self.imports[bound] = alias.name if alias.asname else bound
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Try):
+            for inner in [*node.body, *(s for h in node.handlers for s in h.body)]:
+                self._record(inner, chunk)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            self.definitions[node.name] = (node, chunk)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    self.definitions[target.id] = (node.value, chunk)
+
+    def qualified(self, node: ast.expr) -> str | None:
+        if isinstance(node, ast.Name):
+            return self.imports.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.qualified(node.value)
+            return f"{base}.{node.attr}" if base else None
+        return None
+
+
+def find_autodiff(chunks: list[Chunk], function: str) -> AutodiffUse | None:
+    """The first differentiation transform reachable from `function`, or None."""
+    module = _Module(chunks)
+    pending, seen = [function], set()
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in module.definitions:
+            continue
+        seen.add(name)
+        node, chunk = module.definitions[name]
+        for sub in ast.walk(node):
+            if not isinstance(sub, ast.Name | ast.Attribute):
+                continue
+            qualified = module.qualified(sub)
+            if qualified and _forbidden(qualified):
+                line = chunk.line + getattr(sub, "lineno", 1) - 1
+                return AutodiffUse(qualified, name, chunk.cell, line)
+            if isinstance(sub, ast.Name):
+                pending.append(sub.id)
+    return None
+
+
+def _forbidden(qualified: str) -> bool:
+    return qualified in FORBIDDEN or qualified.startswith(FORBIDDEN_PREFIXES)
