@@ -131,8 +131,11 @@ def cgroup_roots() -> dict[str, Path]:
     unified = Path("/sys/fs/cgroup")
     if "" in own and (unified / "cgroup.controllers").exists():
         root = unified / own[""].lstrip("/")
-        controllers = (root / "cgroup.controllers").read_text().split()
-        if {"memory", "pids"} <= set(controllers) and os.access(root, os.W_OK):
+        # Children get a controller only if this group hands it down (subtree_control), which
+        # cgroup v2 allows only while no process sits in this group itself: a systemd scope
+        # delegated to matgrade alone, for instance (see README, Security).
+        handed_down = (root / "cgroup.subtree_control").read_text().split()
+        if {"memory", "pids"} <= set(handed_down) and os.access(root, os.W_OK):
             return {"v2": root}
     roots = {}
     for controller in ("memory", "pids"):
