@@ -22,23 +22,24 @@ from grader.inputs import ArgValue
 
 DEVICE_PLATFORMS = {"cpu": "cpu", "gpu": "gpu"}
 CACHE_ENV = "MATGRADE_CACHE_DIR"
+GRADER_CACHE = "grader-xla"
+WORKER_CACHE = "worker-xla"
 
 
 def configure_jax(device: str) -> str:
     """Pick the platform, float64 and the compilation cache of the grader's process.
 
-    The persistent cache is written and read only here, by trusted code: workers never get it,
-    since a cache that student code can write to could be poisoned.
+    This process's persistent cache holds compiled reference closed forms, so workers never see
+    it: a student could run those to get the answers, and a cache that student code can write
+    to could be poisoned.
     """
     import jax
 
     jax.config.update("jax_platforms", DEVICE_PLATFORMS[device])
     jax.config.update("jax_enable_x64", True)
-    cache = compilation_cache_dir()
-    if cache is not None:
-        jax.config.update("jax_compilation_cache_dir", str(cache))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    root = cache_root()
+    if root is not None:
+        use_compilation_cache(jax, root / GRADER_CACHE)
     try:
         first = jax.devices()[0]
     except RuntimeError as error:
@@ -46,13 +47,19 @@ def configure_jax(device: str) -> str:
     return f"{first.platform}:{getattr(first, 'device_kind', '')}".rstrip(":")
 
 
-def compilation_cache_dir() -> Path | None:
-    """$MATGRADE_CACHE_DIR ("" turns the cache off), else ~/.cache/matgrade/xla."""
+def use_compilation_cache(jax: Any, folder: Path) -> None:
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def cache_root() -> Path | None:
+    """$MATGRADE_CACHE_DIR ("" turns caching off), else ~/.cache/matgrade."""
     configured = os.environ.get(CACHE_ENV)
     if configured == "":
         return None
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Path(configured) if configured else base / "matgrade" / "xla"
+    return Path(configured) if configured else base / "matgrade"
 
 
 class ReferenceSide:
@@ -77,6 +84,11 @@ class ReferenceSide:
                 _over_free_args(problem, gradients, problem.closed_form)
             )
         return self._compiled[key]
+
+    def evaluate_eagerly(self, problem: Problem, args: Sequence[ArgValue]) -> None:
+        """The closed form op by op, as students' un-jitted code runs: compiles each op."""
+        values = self._bind(problem, args, "gradient")
+        self.jax.block_until_ready(problem.closed_form(*values))
 
     def autodiff(self, problem: Problem, args: Sequence[ArgValue]) -> np.ndarray:
         function = self.baseline(problem, args)

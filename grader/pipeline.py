@@ -6,11 +6,15 @@ grader's own failures raise, as MatgradeError.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ import numpy as np
 from grader import __version__
 from grader.assignment import Assignment, Problem, load_assignment
 from grader.autodiff_check import find_autodiff
-from grader.baseline import ReferenceSide, configure_jax
+from grader.baseline import WORKER_CACHE, ReferenceSide, cache_root, configure_jax
 from grader.compare import compare
 from grader.errors import RubricError, SandboxError, UsageError
 from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case
@@ -144,6 +148,9 @@ class Grader:
         confinement = detect_layers(options.disabled_layers)
         self.worker_config = worker_config_for(self.rubric, options.device, confinement, hidden)
         self.sandbox = verify_sandbox(self.worker_config, options.required)
+        cache = warm_worker_cache(self.rubric, options.device, confinement)
+        if cache is not None:
+            self.worker_config = replace(self.worker_config, cache_dir=str(cache))
 
     def grade(self, notebook: Path, student: str | None = None) -> GradeResult:
         started = time.monotonic()
@@ -450,6 +457,46 @@ def worker_config_for(
         confinement=confinement,
         hidden=tuple(str(path.resolve()) for path in hidden),
     )
+
+
+WARMUP_TIMEOUT_S = 300.0
+
+
+def warm_worker_cache(rubric: LoadedRubric, device: str, confinement: Confinement) -> Path | None:
+    """The workers' read-only compilation cache, filled first by a trusted process if needed.
+
+    Only where Landlock makes the cache read-only for workers: a cache one student can write to
+    would be loaded by the next. Filled once per rubric, reference and JAX version.
+    """
+    root = cache_root()
+    if root is None or not confinement.active("landlock"):
+        return None
+    cache = root / WORKER_CACHE
+    marker = cache / f"warm-{_warmup_key(rubric)}"
+    if marker.exists():
+        return cache
+    cache.mkdir(parents=True, exist_ok=True)
+    config = {"rubric": str(rubric.path.resolve()), "cache": str(cache), "device": device}
+    try:
+        subprocess.run(
+            [sys.executable, "-I", "-m", "grader.warmup", json.dumps(config)],
+            capture_output=True,
+            timeout=WARMUP_TIMEOUT_S,
+            check=True,
+        )
+    except (subprocess.SubprocessError, OSError):
+        return None  # workers then compile everything themselves: slower, still correct
+    marker.touch()
+    return cache
+
+
+def _warmup_key(rubric: LoadedRubric) -> str:
+    import jax
+
+    digest = hashlib.sha256(rubric.path.read_bytes())
+    digest.update(rubric.reference_path().read_bytes())
+    digest.update(f"{jax.__version__} {__version__}".encode())
+    return digest.hexdigest()[:16]
 
 
 def verify_sandbox(config: WorkerConfig, required: frozenset[str]) -> SandboxReport:

@@ -43,6 +43,7 @@ class WorkerConfig:
     file_mb: int = 64
     confinement: Confinement = field(default_factory=lambda: Confinement(layers={}))
     hidden: tuple[str, ...] = ()
+    cache_dir: str | None = None
 
     def boot_message(self, request_fd: int, reply_fd: int) -> dict[str, Any]:
         """What the worker needs before it can talk: limits, layers, its pipe descriptors."""
@@ -54,6 +55,7 @@ class WorkerConfig:
             "landlock": self._uses("landlock"),
             "seccomp": self._uses("seccomp"),
             "hidden": list(self.hidden),
+            "cache_dir": self.cache_dir,
             "request_fd": request_fd,
             "reply_fd": reply_fd,
         }

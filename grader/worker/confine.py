@@ -24,9 +24,10 @@ def confine(config: dict[str, Any], scratch: str) -> dict[str, str]:
         report["seccomp"] = _attempt(seccomp.install)
     if config.get("landlock"):
         hidden = [*grader_paths(), *config.get("hidden", [])]
-        report["landlock"] = _attempt(
-            lambda: landlock.restrict(landlock.runtime_paths(), [scratch], hidden)
-        )
+        readable = landlock.runtime_paths()
+        if config.get("cache_dir"):
+            readable.append(str(config["cache_dir"]))
+        report["landlock"] = _attempt(lambda: landlock.restrict(readable, [scratch], hidden))
     return report
 
 

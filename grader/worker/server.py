@@ -50,6 +50,11 @@ def _start_jax(config: dict[str, Any]) -> Any:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    if config.get("cache_dir"):
+        # Read-only under Landlock: filled by the trusted warm-up, never by a student.
+        jax.config.update("jax_compilation_cache_dir", str(config["cache_dir"]))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     _install_legacy_config_module(jax)
     return jax
 
