@@ -1,99 +1,114 @@
 """Command line: arguments -> pipeline -> files. The only place that picks exit codes.
 
-Exit codes: 0 grading finished (whatever the scores), 1 a grader failure, 2 a usage or rubric
-error, 3 a protection named by --require is missing, 130 interrupted.
+Exit codes: 0 grading finished (whatever the scores), 1 the grader failed (for a batch: on at
+least one submission), 2 a usage or rubric error, 3 a protection named by --require is missing,
+4 a score below --fail-under, 130 interrupted (rerun the same command to resume).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from grader import __version__
 from grader.errors import MatgradeError, UsageError
-from grader.models import SandboxReport
+from grader.models import GradeResult, SandboxReport
 from grader.sandbox.layers import LAYERS
 
+if TYPE_CHECKING:
+    from grader.pipeline import Grader
+
 DEFAULT_OUT = Path("matgrade-results")
-EXIT_OK, EXIT_GRADER_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_GRADER_ERROR, EXIT_USAGE, EXIT_FAIL_UNDER, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
+SUMMARY_FILES = ("summary.csv", "summary.md", "summary.png")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="matgrade",
-        description="Grade Jupyter notebooks of JAX matrix-calculus homework on hidden inputs.",
+        description="Grade Jupyter notebooks of JAX matrix-calculus homework on hidden inputs. "
+        "Other commands: 'matgrade merge DIR... --out DIR' joins shard outputs.",
     )
     parser.add_argument(
-        "submissions", nargs="*", type=Path, metavar="SUBMISSION.ipynb", help="notebooks to grade"
-    )
-    parser.add_argument(
-        "--rubric",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="rubric YAML (default: the bundled hw2 rubric)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_OUT,
-        metavar="DIR",
-        help=f"folder for STUDENT.json and STUDENT.md (default: {DEFAULT_OUT}/)",
-    )
-    parser.add_argument(
-        "--secret-file",
-        type=Path,
-        default=None,
-        metavar="FILE",
+        "submissions", nargs="*", type=Path, metavar="PATH",
+        help="notebooks, or folders searched recursively for *.ipynb",
+    )  # fmt: skip
+    add = parser.add_argument
+    add("--rubric", type=Path, metavar="FILE", help="rubric YAML (default: the bundled hw2 rubric)")
+    add("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+        help=f"folder for the result files (default: {DEFAULT_OUT}/)")  # fmt: skip
+    add("--secret-file", type=Path, metavar="FILE",
         help="file holding the secret that hides the inputs "
-        "(default: $MATGRADE_SECRET, else a public default)",
-    )
-    parser.add_argument(
-        "--device",
-        choices=("cpu", "gpu"),
-        default="cpu",
-        help="JAX device for the student's code and the baseline (default: cpu)",
-    )
-    parser.add_argument(
-        "--require",
-        type=_names,
-        default=frozenset(),
-        metavar="LIST",
+        "(default: $MATGRADE_SECRET, else a public default)")  # fmt: skip
+    add("--device", choices=("cpu", "gpu"), default="cpu",
+        help="JAX device for the student's code and the baseline (default: cpu)")  # fmt: skip
+    add("-j", "--jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
+        help="notebooks graded at once (default: the machine's cores)")  # fmt: skip
+    add("--force", action="store_true", help="regrade students whose results are up to date")
+    add("--shard", metavar="K/N", help="grade only shard K of N (by a hash of the student id)")
+    add("--format", choices=("json", "gradescope"), default="json",
+        help="also write Gradescope's results.json (default: JSON and Markdown only)")  # fmt: skip
+    add("--fail-under", type=float, metavar="SCORE",
+        help="exit with code 4 if any graded total is below SCORE")  # fmt: skip
+    add("--require", type=_names, default=frozenset(), metavar="LIST",
         help="refuse to grade unless these protections or layers hold, comma-separated "
-        "(e.g. read_secret,tcp,udp or landlock,namespaces)",
-    )
-    parser.add_argument(
-        "--disable-layers",
-        type=_names,
-        default=frozenset(),
-        metavar="LIST",
+        "(e.g. read_secret,tcp,udp or landlock,namespaces)")  # fmt: skip
+    add("--disable-layers", type=_names, default=frozenset(), metavar="LIST",
         help="confinement layers not to use: landlock, seccomp, namespaces, uid, cgroup "
-        "(for debugging and benchmarks)",
+        "(for debugging and benchmarks)")  # fmt: skip
+    add("--schema", action="store_true", help="print the JSON Schema of the result files and exit")
+    add("--quiet", action="store_true", help="print nothing but errors")
+    add("--version", action="version", version=f"matgrade {__version__}")
+    return parser
+
+
+def build_merge_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="matgrade merge", description="Join the outputs of sharded runs into one summary."
     )
-    parser.add_argument(
-        "--schema", action="store_true", help="print the JSON Schema of the result files and exit"
-    )
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    parser.add_argument("--version", action="version", version=f"matgrade {__version__}")
-    return parser  # fmt: skip
+    parser.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="shard outputs")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="merged output")
+    return parser
 
 
 def _names(text: str) -> frozenset[str]:
     return frozenset(name.strip() for name in text.split(",") if name.strip())
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return run(args)
+        if arguments[:1] == ["merge"]:
+            return merge_command(build_merge_parser().parse_args(arguments[1:]))
+        return run(build_parser().parse_args(arguments))
     except MatgradeError as error:
         print(f"matgrade: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print("matgrade: interrupted", file=sys.stderr)
+        print(
+            "matgrade: interrupted; results written so far are kept: "
+            "run the same command again to grade the rest",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,16 +119,36 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.submissions:
         raise UsageError("no submission given (try: matgrade SUBMISSION.ipynb)")
-    missing = [str(path) for path in args.submissions if not path.exists()]
-    if missing:
-        raise UsageError(f"no such file: {', '.join(missing)}")
-    return grade_files(args)
+    return grade_command(args)
 
 
-def grade_files(args: argparse.Namespace) -> int:
+def grade_command(args: argparse.Namespace) -> int:
+    from grader.batch import Shard, discover, is_up_to_date, remove_stale_temporaries
+
+    submissions = discover(args.submissions)
+    if args.shard:
+        shard = Shard.parse(args.shard)
+        submissions = [s for s in submissions if shard.contains(s.student)]
+    grader = _make_grader(args)
+    remove_stale_temporaries(args.out)
+    todo = [
+        s for s in submissions if args.force or not is_up_to_date(args.out, s, grader.rubric_sha256)
+    ]
+    single = len(args.submissions) == 1 and args.submissions[0].is_file()
+    report = _reporter(args, single, len(todo), len(submissions) - len(todo))
+    from grader.batch import grade_all
+
+    grade_all(grader, todo, args.jobs, report)
+    results = _load_results(args.out, submissions)
+    if not single:
+        write_summaries(args.out, results, quiet=args.quiet)
+    _github_step_summary(results, single)
+    return _exit_code(results, args.fail_under)
+
+
+def _make_grader(args: argparse.Namespace) -> Grader:
     from grader.inputs import load_secret
     from grader.pipeline import GradeOptions, Grader
-    from grader.report import feedback_markdown, result_json, summary_table, write_atomic
     from grader.rubric import default_rubric_path
 
     secret = load_secret(args.secret_file)
@@ -121,31 +156,136 @@ def grade_files(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"--disable-layers: unknown {', '.join(sorted(unknown))}")
     protected = tuple(path for path in (args.out, args.secret_file) if path is not None)
-    options = GradeOptions(
-        rubric_path=args.rubric or default_rubric_path(),
-        secret=secret,
-        device=args.device,
-        disabled_layers=args.disable_layers,
-        required=args.require,
-        protected_paths=protected,
-    )
-    grader = Grader(options)
-    if grader.sandbox.level != "full" and not args.quiet:
-        print(f"matgrade: warning: {sandbox_warning(grader.sandbox)}", file=sys.stderr)
-    if not secret.hidden and not args.quiet:
-        print(
-            "matgrade: warning: no secret given (--secret-file or $MATGRADE_SECRET): "
-            "inputs come from a public default and are not hidden",
-            file=sys.stderr,
+    grader = Grader(
+        GradeOptions(
+            rubric_path=args.rubric or default_rubric_path(),
+            secret=secret,
+            device=args.device,
+            disabled_layers=args.disable_layers,
+            required=args.require,
+            protected_paths=protected,
         )
-    for notebook in args.submissions:
-        result = grader.grade(notebook)
-        write_atomic(args.out / f"{result.student}.json", result_json(result))
-        write_atomic(args.out / f"{result.student}.md", feedback_markdown(result))
-        if not args.quiet:
+    )
+    if not args.quiet:
+        if grader.sandbox.level != "full":
+            print(f"matgrade: warning: {sandbox_warning(grader.sandbox)}", file=sys.stderr)
+        if not secret.hidden:
+            print(
+                "matgrade: warning: no secret given (--secret-file or $MATGRADE_SECRET): "
+                "inputs come from a public default and are not hidden",
+                file=sys.stderr,
+            )
+    return grader
+
+
+def _reporter(
+    args: argparse.Namespace, single: bool, count: int, skipped: int
+) -> Callable[..., None]:
+    """Writes each result as it arrives and reports progress (a bar on a terminal)."""
+    from grader.batch import Submission
+    from grader.report import summary_table
+
+    progress = None if single or args.quiet else _progress(count, skipped)
+
+    def done(submission: Submission, result: GradeResult) -> None:
+        write_student_files(args.out, submission.file_stem, result, args.format, single)
+        if args.quiet:
+            return
+        if single:
             print(summary_table(result))
-            print(f"  -> {args.out / result.student}.json, .md ({result.elapsed_s:.1f} s)")
+            print(f"  -> {args.out / submission.file_stem}.json, .md ({result.elapsed_s:.1f} s)")
+        elif progress is not None:
+            progress(f"{result.student}: {result.total:g}/{result.max_total:g} {result.status}")
+
+    return done
+
+
+def _progress(count: int, skipped: int) -> Callable[[str], None]:
+    if skipped:
+        print(f"matgrade: {skipped} results are up to date (use --force to regrade)")
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=count, unit="notebook", file=sys.stderr)
+
+        def advance(line: str) -> None:
+            bar.set_postfix_str(line[:40])
+            bar.update(1)
+            if bar.n == bar.total:
+                bar.close()
+
+        return advance
+    position = iter(range(1, count + 1))
+
+    def log(line: str) -> None:
+        print(f"[{next(position)}/{count}] {line}", flush=True)
+
+    return log
+
+
+def write_student_files(
+    out: Path, stem: str, result: GradeResult, export: str, single: bool
+) -> None:
+    from grader.report import feedback_markdown, gradescope_json, result_json, write_atomic
+
+    write_atomic(out / f"{stem}.json", result_json(result))
+    write_atomic(out / f"{stem}.md", feedback_markdown(result))
+    if export == "gradescope":
+        target = out / "results.json" if single else out / "gradescope" / f"{stem}.json"
+        write_atomic(target, gradescope_json(result))
+
+
+def _load_results(out: Path, submissions: Sequence[object]) -> list[GradeResult]:
+    from grader.batch import Submission, result_path
+
+    results = []
+    for submission in submissions:
+        assert isinstance(submission, Submission)
+        path = result_path(out, submission)
+        if path.exists():
+            results.append(GradeResult.model_validate_json(path.read_text()))
+    return results
+
+
+def write_summaries(out: Path, results: list[GradeResult], quiet: bool) -> None:
+    from grader.report import histogram_png, summary_csv, summary_markdown, write_atomic
+
+    if not results:
+        return
+    write_atomic(out / "summary.csv", summary_csv(results))
+    write_atomic(out / "summary.md", summary_markdown(results))
+    histogram_png(results, out / "summary.png")
+    if not quiet:
+        graded = sum(r.status == "graded" for r in results)
+        print(f"matgrade: {len(results)} results ({graded} graded) -> {out}/summary.csv, .md, .png")
+
+
+def _github_step_summary(results: list[GradeResult], single: bool) -> None:
+    """In GitHub Actions, the summary table also appears on the run's page."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target or not results:
+        return
+    from grader.report import feedback_markdown, summary_markdown
+
+    text = feedback_markdown(results[0]) if single else summary_markdown(results)
+    with open(target, "a", encoding="utf-8") as stream:
+        stream.write(text + "\n")
+
+
+def _exit_code(results: list[GradeResult], fail_under: float | None) -> int:
+    if any(result.status == "error" for result in results):
+        return EXIT_GRADER_ERROR
+    if fail_under is not None and any(r.total < fail_under for r in results):
+        return EXIT_FAIL_UNDER
     return EXIT_OK
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    from grader.merge import merge_folders
+
+    results = merge_folders(args.folders, args.out)
+    write_summaries(args.out, results, quiet=False)
+    return _exit_code(results, None)
 
 
 def sandbox_warning(report: SandboxReport) -> str:

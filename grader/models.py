@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = "1.0"
 
 ProblemStatus = Literal["passed", "partial", "wrong", "error", "timeout", "missing", "forbidden"]
-SubmissionStatus = Literal["graded", "invalid"]
+SubmissionStatus = Literal["graded", "invalid", "error"]
 MatchedBy = Literal["name", "behaviour"]
 
 
@@ -95,6 +95,8 @@ class GradeResult(_Model):
     schema_version: str = SCHEMA_VERSION
     grader_version: str
     submission: str = Field(description="Path of the notebook as given on the command line.")
+    notebook_sha256: str = Field(default="", description="Of the graded file; a change regrades.")
+    rubric_sha256: str = Field(default="", description="Of the rubric and reference module.")
     student: str
     assignment: str
     assignment_title: str = ""
@@ -103,7 +105,9 @@ class GradeResult(_Model):
     max_total: float
     problems: list[ProblemResult] = Field(default_factory=list)
     errors: list[str] = Field(
-        default_factory=list, description="Submission-level problems, e.g. why it is invalid."
+        default_factory=list,
+        description="Submission-level problems: why it is invalid, or the grader's own error "
+        "(status 'error': a grader bug, not the student's fault).",
     )
     extraction: list[ExtractionNote] = Field(default_factory=list)
     inputs_hidden: bool = Field(

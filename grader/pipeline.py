@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from grader.autodiff_check import find_autodiff
 from grader.baseline import WORKER_CACHE, ReferenceSide, cache_root, configure_jax
 from grader.compare import compare
 from grader.errors import RubricError, SandboxError, UsageError
+from grader.gate import CpuGate
 from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case
 from grader.models import ExtractionNote, GradeResult, MatchedBy, ProblemResult, SandboxReport
 from grader.notebook import Extraction, InvalidNotebook, code_cells, extract, read_notebook
@@ -72,19 +74,49 @@ class LoadFailed(Exception):
     """Loading the student's definitions hung or killed the worker."""
 
 
+class GradingStopped(Exception):
+    """The run is being stopped (Ctrl-C, SIGTERM): this student's grade is not to be kept."""
+
+
+class RunControl:
+    """What concurrent gradings share: the CPU gate, the stop signal, the live workers."""
+
+    def __init__(self) -> None:
+        self.gate = CpuGate()
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._sessions: set[WorkerSession] = set()
+
+    def track(self, session: WorkerSession, live: bool) -> None:
+        with self._lock:
+            (self._sessions.add if live else self._sessions.discard)(session)
+
+    def stop(self) -> None:
+        """Refuse new work and kill every running worker (their gradings then end)."""
+        self.stopping.set()
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.close()
+
+
 class WorkerSession:
     """A worker with the student's code loaded; restarted (and reloaded) after a crash."""
 
-    def __init__(self, config: WorkerConfig, extraction: Extraction) -> None:
+    def __init__(self, config: WorkerConfig, extraction: Extraction, control: RunControl) -> None:
         self.config = config
         self.extraction = extraction
+        self.control = control
         self.worker: Worker | None = None
         self.loaded = False
         self.load_reply: dict[str, Any] = {}
 
     def launch(self) -> None:
         """Start a worker without waiting for it, so the caller can work meanwhile."""
+        if self.control.stopping.is_set():
+            raise GradingStopped()
         if self.worker is None or not self.worker.alive():
+            self.control.track(self, live=True)
             self.worker = launch_worker(self.config)
             self.loaded = False
 
@@ -93,18 +125,22 @@ class WorkerSession:
     ) -> tuple[dict[str, Any], list[np.ndarray]]:
         worker = self.ensure()
         try:
-            return worker.request(header, arrays, timeout_s)
+            with self.control.gate.shared():
+                return worker.request(header, arrays, timeout_s)
         except (WorkerTimeout, WorkerDied):
             self.worker = None
+            if self.control.stopping.is_set():
+                raise GradingStopped() from None
             raise
 
     def ensure(self) -> Worker:
-        self.launch()
-        worker = self.worker
-        assert worker is not None
-        if not self.loaded:
-            worker.wait_ready()
-            self._load(worker)
+        with self.control.gate.shared():
+            self.launch()
+            worker = self.worker
+            assert worker is not None
+            if not self.loaded:
+                worker.wait_ready()
+                self._load(worker)
         return worker
 
     def _load(self, worker: Worker) -> None:
@@ -129,9 +165,10 @@ class WorkerSession:
         return {str(k): list(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
     def close(self) -> None:
-        if self.worker is not None:
-            self.worker.kill()
-            self.worker = None
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.kill()
+        self.control.track(self, live=False)
 
 
 class Grader:
@@ -147,6 +184,8 @@ class Grader:
         hidden = (self.rubric.path, self.rubric.reference_path().parent, *options.protected_paths)
         confinement = detect_layers(options.disabled_layers)
         self.worker_config = worker_config_for(self.rubric, options.device, confinement, hidden)
+        self.control = RunControl()
+        self.rubric_sha256 = rubric_digest(self.rubric)
         self.sandbox = verify_sandbox(self.worker_config, options.required)
         cache = warm_worker_cache(self.rubric, options.device, confinement)
         if cache is not None:
@@ -159,7 +198,7 @@ class Grader:
             extraction = extract(code_cells(read_notebook(notebook)))
         except InvalidNotebook as error:
             return self._result(notebook, student, [], [], started, errors=[str(error)])
-        session = WorkerSession(self.worker_config, extraction)
+        session = WorkerSession(self.worker_config, extraction, self.control)
         try:
             session.launch()
             results = StudentRun(self, session, student).grade_all()
@@ -172,6 +211,12 @@ class Grader:
         if errors:
             results = [self._not_run(pid, errors[0]) for pid in self.rubric.rubric.problems]
         return self._result(notebook, student, results, notes, started, errors=errors)
+
+    def error_result(self, notebook: Path, student: str, error: BaseException) -> GradeResult:
+        """A grader failure on one submission, recorded as that submission's result."""
+        result = self._result(notebook, student, [], [], time.monotonic(), errors=[])
+        message = f"grader error: {type(error).__name__}: {error}"
+        return result.model_copy(update={"status": "error", "errors": [message]})
 
     def _not_run(self, problem_id: str, reason: str) -> ProblemResult:
         rubric = self.rubric.rubric.problems[problem_id]
@@ -194,6 +239,8 @@ class Grader:
         return GradeResult(
             grader_version=__version__,
             submission=str(notebook),
+            notebook_sha256=file_sha256(notebook),
+            rubric_sha256=self.rubric_sha256,
             student=student,
             assignment=self.rubric.rubric.assignment,
             assignment_title=self.rubric.rubric.title,
@@ -261,8 +308,12 @@ class StudentRun:
                 for index in range(family.count):
                     case = make_case(self.secret, self.student, problem, family, index)
                     key = (problem_id, family.name, index)
-                    answers[key] = pool.submit(self.grader.reference.expected, problem, case.args)
+                    answers[key] = pool.submit(self._reference_answer, problem, case)
         return answers
+
+    def _reference_answer(self, problem: Problem, case: Case) -> np.ndarray:
+        with self.grader.control.gate.shared():
+            return self.grader.reference.expected(problem, case.args)
 
     def _expected(self, problem: Problem, case: Case) -> np.ndarray:
         known = self.expected.get((problem.id, case.family, case.index))
@@ -368,7 +419,8 @@ class StudentRun:
             return make_timing_case(self.secret, self.student, problem, timing.sizes, index)
 
         try:
-            outcome = measure_speed(student, baseline, case_for_round, timing, CORES)
+            with self.grader.control.gate.exclusive():
+                outcome = measure_speed(student, baseline, case_for_round, timing, CORES)
         except (WorkerTimeout, WorkerDied, _TimingFailed) as error:
             return None, f"Not timed at {where}: {error}; no speed points."
         return outcome, ""
@@ -493,10 +545,22 @@ def warm_worker_cache(rubric: LoadedRubric, device: str, confinement: Confinemen
 def _warmup_key(rubric: LoadedRubric) -> str:
     import jax
 
+    versions = f"{jax.__version__} {__version__}".encode()
+    return hashlib.sha256(rubric_digest(rubric).encode() + versions).hexdigest()[:16]
+
+
+def rubric_digest(rubric: LoadedRubric) -> str:
+    """Of the rubric and its reference module: a change to either regrades everything."""
     digest = hashlib.sha256(rubric.path.read_bytes())
     digest.update(rubric.reference_path().read_bytes())
-    digest.update(f"{jax.__version__} {__version__}".encode())
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def verify_sandbox(config: WorkerConfig, required: frozenset[str]) -> SandboxReport:

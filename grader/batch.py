@@ -1,0 +1,174 @@
+"""Grade a class: find the notebooks, pick this shard, skip what is done, grade in parallel.
+
+Nothing is lost on a crash: each result file is written atomically as soon as its student is
+graded, and a rerun of the same command regrades only students without an up-to-date result
+(same notebook, rubric, reference and grader version). One student's failure, even a grader bug,
+is that student's result and never stops the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import __version__
+from grader.errors import UsageError
+from grader.models import GradeResult
+from grader.pipeline import Grader, GradingStopped, file_sha256
+
+UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+TEMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class Submission:
+    path: Path
+    student: str
+
+    @property
+    def file_stem(self) -> str:
+        """The student id as a file name: `alice/hw2` -> `alice__hw2`."""
+        return "__".join(UNSAFE.sub("_", part) for part in self.student.split("/"))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (1-based): students whose id hashes to it.
+
+    The rule depends on the student id alone, so adding students never moves others.
+    """
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+        if not match or not 1 <= int(match[1]) <= int(match[2]):
+            raise UsageError(f"--shard: expected K/N with 1 <= K <= N, got {text!r}")
+        return cls(int(match[1]), int(match[2]))
+
+    def contains(self, student: str) -> bool:
+        digest = hashlib.sha256(student.encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+
+def discover(paths: Iterable[Path]) -> list[Submission]:
+    """Notebooks named directly keep their stem as id; those found in a folder, their path
+    relative to it. Checkpoints and hidden folders are skipped; duplicate ids are an error."""
+    found: list[Submission] = []
+    for path in paths:
+        if path.is_dir():
+            found += [Submission(nb, _relative_id(nb, path)) for nb in _notebooks_in(path)]
+        elif path.exists():
+            found.append(Submission(path, path.stem))
+        else:
+            raise UsageError(f"no such file or folder: {path}")
+    _refuse_duplicates(found)
+    return sorted(found, key=lambda submission: submission.student)
+
+
+def _notebooks_in(folder: Path) -> Iterator[Path]:
+    for notebook in sorted(folder.rglob("*.ipynb")):
+        relative = notebook.relative_to(folder).parts
+        if not any(part.startswith(".") or part == ".ipynb_checkpoints" for part in relative):
+            yield notebook
+
+
+def _relative_id(notebook: Path, folder: Path) -> str:
+    return notebook.relative_to(folder).with_suffix("").as_posix()
+
+
+def _refuse_duplicates(found: list[Submission]) -> None:
+    by_stem: dict[str, list[Submission]] = {}
+    for submission in found:
+        by_stem.setdefault(submission.file_stem, []).append(submission)
+    clashes = [group for group in by_stem.values() if len(group) > 1]
+    if clashes:
+        described = "; ".join(" and ".join(str(s.path) for s in group) for group in clashes)
+        raise UsageError(f"two submissions would share a student id: {described}")
+
+
+def result_path(out: Path, submission: Submission) -> Path:
+    return out / f"{submission.file_stem}.json"
+
+
+def is_up_to_date(out: Path, submission: Submission, rubric_sha256: str) -> bool:
+    try:
+        saved = json.loads(result_path(out, submission).read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(saved, dict)
+        and saved.get("status") in ("graded", "invalid")
+        and saved.get("notebook_sha256") == file_sha256(submission.path)
+        and saved.get("rubric_sha256") == rubric_sha256
+        and saved.get("grader_version") == __version__
+    )
+
+
+def remove_stale_temporaries(out: Path) -> int:
+    """Half-written files of a killed run (atomic writes leave nothing else behind)."""
+    stale = list(out.glob(f".*{TEMP_SUFFIX}")) if out.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+Done = Callable[[Submission, GradeResult], None]
+
+
+def grade_all(grader: Grader, submissions: list[Submission], jobs: int, done: Done) -> None:
+    """Grade with `jobs` gradings at a time; `done` is called (in this thread) per result.
+
+    On KeyboardInterrupt every worker is killed, unfinished students are dropped (they will be
+    graded on the next run) and the interrupt is re-raised.
+    """
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grading")
+    pending: dict[Future[GradeResult | None], Submission] = {}
+    queue = iter(submissions)
+    try:
+        _fill(pool, pending, queue, grader, jobs)
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                submission = pending.pop(future)
+                result = future.result()
+                if result is not None:
+                    done(submission, result)
+            _fill(pool, pending, queue, grader, jobs)
+    except BaseException:
+        grader.control.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fill(
+    pool: ThreadPoolExecutor,
+    pending: dict[Future[GradeResult | None], Submission],
+    queue: Iterator[Submission],
+    grader: Grader,
+    jobs: int,
+) -> None:
+    while len(pending) < jobs:
+        submission = next(queue, None)
+        if submission is None:
+            return
+        pending[pool.submit(_grade_one, grader, submission)] = submission
+
+
+def _grade_one(grader: Grader, submission: Submission) -> GradeResult | None:
+    try:
+        return grader.grade(submission.path, submission.student)
+    except GradingStopped:
+        return None
+    except Exception as error:  # a grader bug on one notebook must not stop the class
+        if grader.control.stopping.is_set():
+            return None
+        return grader.error_result(submission.path, submission.student, error)

@@ -1,0 +1,52 @@
+"""`matgrade merge`: join the outputs of sharded runs (a CI matrix, a Slurm array) into one.
+
+Refuses a student graded in two shards and results of different rubric or grader versions,
+since a summary mixing them would compare grades that are not comparable.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from grader.errors import UsageError
+from grader.models import GradeResult
+
+
+def merge_folders(folders: list[Path], out: Path) -> list[GradeResult]:
+    found: dict[str, Path] = {}
+    versions: dict[tuple[str, str], Path] = {}
+    results = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise UsageError(f"merge: no such folder: {folder}")
+        for path in sorted(folder.glob("*.json")):
+            result = _read(path)
+            if result is None:
+                continue
+            if result.student in found:
+                raise UsageError(
+                    f"merge: {result.student} is in both {found[result.student]} and {path}"
+                )
+            found[result.student] = path
+            versions.setdefault((result.rubric_sha256, result.grader_version), path)
+            results.append(result)
+    if len(versions) > 1:
+        described = ", ".join(str(path) for path in versions.values())
+        raise UsageError(f"merge: results of different rubric or grader versions: {described}")
+    out.mkdir(parents=True, exist_ok=True)
+    for path in found.values():
+        for sibling in (path, path.with_suffix(".md")):
+            if sibling.exists() and sibling.parent.resolve() != out.resolve():
+                shutil.copyfile(sibling, out / sibling.name)
+    return sorted(results, key=lambda result: result.student)
+
+
+def _read(path: Path) -> GradeResult | None:
+    """A student's result, or None for other JSON files (a Gradescope export, say)."""
+    try:
+        return GradeResult.model_validate_json(path.read_text())
+    except (ValidationError, ValueError, OSError):
+        return None
