@@ -88,10 +88,13 @@ def _refuse_duplicates(found: list[Submission]) -> None:
     by_stem: dict[str, list[Submission]] = {}
     for submission in found:
         by_stem.setdefault(submission.file_stem, []).append(submission)
-    clashes = [group for group in by_stem.values() if len(group) > 1]
+    clashes = {stem: group for stem, group in by_stem.items() if len(group) > 1}
     if clashes:
-        described = "; ".join(" and ".join(str(s.path) for s in group) for group in clashes)
-        raise UsageError(f"two submissions would share a student id: {described}")
+        described = "; ".join(
+            f"{stem}.json for " + " and ".join(str(s.path) for s in group)
+            for stem, group in clashes.items()
+        )
+        raise UsageError(f"submissions would share a result file: {described}")
 
 
 def result_path(out: Path, submission: Submission) -> Path:

@@ -66,6 +66,7 @@ def detect(disabled: frozenset[str] = frozenset()) -> Confinement:
     prefix = tuple(_unshare_command()) if found["namespaces"].available else ()
     uid = UNPRIVILEGED_UID if found["uid"].available else None
     roots = cgroup_roots() if found["cgroup"].available else {}
+    remove_stale_cgroups(roots)
     return Confinement(found, prefix, uid, roots)
 
 
@@ -162,6 +163,16 @@ def _cgroup() -> Layer:
     if not roots:
         return Layer("cgroup", False, "no writable memory and pids cgroup for this process")
     return Layer("cgroup", True, "v2" if "v2" in roots else "v1")
+
+
+def remove_stale_cgroups(roots: dict[str, Path]) -> None:
+    """Empty cgroups left by a grader that was killed (its pid, in the name, is gone)."""
+    for root in roots.values():
+        for folder in root.glob("matgrade-*-*"):
+            owner = folder.name.split("-")[1]
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 class WorkerCgroup:

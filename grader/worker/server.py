@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import os
+import select
+import signal
 import sys
+import threading
 import traceback
 import types
 from collections.abc import Callable
@@ -25,6 +29,7 @@ MESSAGE_CAP = 500
 
 def serve(config: dict[str, Any]) -> None:
     request_fd, reply_fd = int(config["request_fd"]), int(config["reply_fd"])
+    _exit_when_grader_dies(request_fd)
     jax = _start_jax(config)
     device = _device_name(jax)
     state = WorkerState(jax)
@@ -42,6 +47,22 @@ def serve(config: dict[str, Any]) -> None:
             continue
         header, out_arrays = handler(state, request, arrays)
         protocol.send(reply_fd, header, out_arrays)
+
+
+def _exit_when_grader_dies(request_fd: int) -> None:
+    """If the grader is killed (even by SIGKILL) its end of the pipe closes: end the worker and
+    all it started, even while student code is stuck in a loop. As PID 1 of its namespace its
+    exit kills the namespace; otherwise its process group goes with it."""
+    exit_now, kill_group, poll_object = os._exit, os.killpg, select.poll()
+    poll_object.register(request_fd, 0)  # POLLHUP and POLLERR are always reported
+
+    def watch() -> None:
+        poll_object.poll()
+        with contextlib.suppress(OSError):
+            kill_group(0, signal.SIGKILL)
+        exit_now(1)
+
+    threading.Thread(target=watch, name="grader-watchdog", daemon=True).start()
 
 
 def _start_jax(config: dict[str, Any]) -> Any:

@@ -1,0 +1,264 @@
+"""Grading a class: discovery, shards, resuming after SIGKILL, merge, summaries and exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.image
+import nbformat
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_notebook
+
+from grader.batch import Shard, Submission, discover, grade_all
+from grader.cli import build_merge_parser, build_parser
+from grader.errors import UsageError
+from grader.rubric import default_rubric_path
+
+REPO = Path(__file__).resolve().parent.parent
+HEADER = "import jax.numpy as jnp\n"
+ANSWERS = {
+    "right": "def grad_eigsum(X):\n    return jnp.eye(X.shape[0])\n\ndef grad_eigprod(X):\n    return jnp.linalg.det(X) * jnp.linalg.inv(X).T",
+    "half": "def grad_eigsum(X):\n    return jnp.eye(X.shape[0])",
+    "wrong": "def grad_eigsum(X):\n    return 2 * jnp.eye(X.shape[0])",
+}
+
+
+def write_notebook(path: Path, answer: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(new_notebook(cells=[new_code_cell(HEADER), new_code_cell(answer)]), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def rubric(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two quick problems and no speed points, so totals do not depend on timing noise."""
+    data = yaml.safe_load(default_rubric_path().read_text())
+    data["reference"] = str((default_rubric_path().parent / data["reference"]).resolve())
+    data["defaults"]["limits"] = {"time_limit_s": 5, "memory_mb": 1024}
+    data["problems"] = {k: data["problems"][k] for k in ("p2_grad_eigsum", "p2_grad_eigprod")}
+    for problem in data["problems"].values():
+        problem["points"]["speed"] = 0
+        problem.pop("timing")
+        problem["cases"][0]["count"] = 2
+    path = tmp_path_factory.mktemp("rubric") / "class.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("class") / "subs"
+    students = ["alice/hw2", "bob/hw2", "carol", "dan", "erin/final/hw2", "frank"]
+    for index, student in enumerate(students):
+        answer = list(ANSWERS.values())[index % len(ANSWERS)]
+        write_notebook(root / f"{student}.ipynb", answer)
+    write_notebook(root / "alice" / ".ipynb_checkpoints" / "hw2-checkpoint.ipynb", ANSWERS["right"])
+    write_notebook(root / ".hidden" / "x.ipynb", ANSWERS["right"])
+    return root
+
+
+def matgrade(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
+    environment.update({"MATGRADE_SECRET": "class-secret", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "grader.cli", *args],
+        capture_output=True, text=True, timeout=600, env=environment,
+    )  # fmt: skip
+
+
+def test_discovery_ids_skip_checkpoints_and_hidden(classroom: Path) -> None:
+    found = discover([classroom])
+    assert [s.student for s in found] == ["alice/hw2", "bob/hw2", "carol", "dan", "erin/final/hw2", "frank"]
+    assert [s.file_stem for s in found][:2] == ["alice__hw2", "bob__hw2"]
+
+
+def test_duplicate_ids_are_refused_up_front(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "a" / "b.ipynb", ANSWERS["right"])
+    write_notebook(tmp_path / "a__b.ipynb", ANSWERS["right"])
+    with pytest.raises(UsageError, match=r"^submissions would share a result file: a__b.json for .*/a/b.ipynb and .*/a__b.ipynb$"):
+        discover([tmp_path])
+
+
+def test_file_names_are_made_safe() -> None:
+    assert Submission(Path("x"), "Zoë Smith/hw 2").file_stem == "Zo_Smith__hw_2"
+
+
+@pytest.mark.parametrize("count", [1, 3, 7])
+def test_shards_partition_the_class_and_are_stable(count: int) -> None:
+    students = [f"student{i}" for i in range(50)]
+    shards = [Shard(k, count) for k in range(1, count + 1)]
+    owners = [[s.index for s in shards if s.contains(student)] for student in students]
+    assert all(len(owner) == 1 for owner in owners)
+    more = [*students, "newcomer1", "newcomer2"]
+    assert [[s.index for s in shards if s.contains(x)] for x in more[:50]] == owners
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1-3", "x"])
+def test_bad_shard(text: str) -> None:
+    with pytest.raises(UsageError, match=r"^--shard: expected K/N with 1 <= K <= N"):
+        Shard.parse(text)
+
+
+class ExplodingGrader:
+    """Stands in for a Grader with a bug on one notebook."""
+
+    class control:  # noqa: N801 - mimics the attribute of the real Grader
+        class stopping:  # noqa: N801
+            @staticmethod
+            def is_set() -> bool:
+                return False
+
+        @staticmethod
+        def stop() -> None:
+            raise AssertionError("a grader bug must not stop the batch")
+
+    def grade(self, path: Path, student: str) -> object:
+        if student == "bad":
+            raise ZeroDivisionError("boom")
+        return f"graded {student}"
+
+    def error_result(self, path: Path, student: str, error: BaseException) -> object:
+        return f"error {student}: {error}"
+
+
+def test_a_grader_bug_becomes_that_students_result() -> None:
+    submissions = [Submission(Path(f"{n}.ipynb"), n) for n in ("a", "bad", "c")]
+    seen: dict[str, object] = {}
+    grade_all(ExplodingGrader(), submissions, 2, lambda s, r: seen.update({s.student: r}))  # type: ignore[arg-type]
+    assert seen == {"a": "graded a", "bad": "error bad: boom", "c": "graded c"}
+
+
+@pytest.fixture(scope="module")
+def full_run(classroom: Path, rubric: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("full")
+    result = matgrade(str(classroom), "-j", "2", "--rubric", str(rubric), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_folder_writes_results_and_summaries(full_run: Path) -> None:
+    names = sorted(p.name for p in full_run.iterdir())
+    assert names == sorted(
+        [f"{s}.{ext}" for s in ("alice__hw2", "bob__hw2", "carol", "dan", "erin__final__hw2", "frank") for ext in ("json", "md")]
+        + ["summary.csv", "summary.md", "summary.png"]
+    )
+    rows = list(csv.DictReader((full_run / "summary.csv").open()))
+    assert [(r["student"], r["total"]) for r in rows] == [
+        ("alice/hw2", "2"), ("bob/hw2", "1"), ("carol", "0"), ("dan", "2"), ("erin/final/hw2", "1"), ("frank", "0"),
+    ]  # fmt: skip
+    image = matplotlib.image.imread(full_run / "summary.png")
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    assert "| p2_grad_eigsum | 4/6 |" in (full_run / "summary.md").read_text()
+
+
+def test_rerun_skips_up_to_date_and_regrades_changes(classroom: Path, rubric: Path, full_run: Path) -> None:
+    before = {p.name: p.stat().st_mtime_ns for p in full_run.glob("*.json")}
+    write_notebook(classroom / "frank.ipynb", ANSWERS["right"])
+    result = matgrade(str(classroom), "--rubric", str(rubric), "--out", str(full_run))
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0] == "matgrade: 5 results are up to date (use --force to regrade)"
+    after = {p.name: p.stat().st_mtime_ns for p in full_run.glob("*.json")}
+    assert [name for name in after if after[name] != before[name]] == ["frank.json"]
+    assert json.loads((full_run / "frank.json").read_text())["total"] == 2
+
+
+def test_sigkill_midway_then_rerun_completes_exactly_once(classroom: Path, rubric: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader.cli", str(classroom), "-j", "1", "--rubric", str(rubric), "--out", str(out)]
+    process = subprocess.Popen(command, env={**os.environ, "MATGRADE_SECRET": "class-secret"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(out.glob("*.json"))) < 2:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = len(list(out.glob("*.json")))
+    assert 2 <= partial < 6
+    rerun = matgrade(str(classroom), "-j", "2", "--rubric", str(rubric), "--out", str(out))
+    assert rerun.returncode == 0, rerun.stderr
+    results = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    assert sorted(r["student"] for r in results) == ["alice/hw2", "bob/hw2", "carol", "dan", "erin/final/hw2", "frank"]
+    assert all(r["status"] == "graded" for r in results)
+    assert list(out.glob(".*")) == []
+    time.sleep(1)
+    assert _worker_processes() == []
+
+
+def _worker_processes() -> list[str]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "grader.worker" in command:
+                found.append(command)
+    return found
+
+
+def test_sharding_three_ways_and_merging_equals_one_run(classroom: Path, rubric: Path, full_run: Path, tmp_path: Path) -> None:
+    shards = []
+    for k in (1, 2, 3):
+        shard_out = tmp_path / f"shard{k}"
+        result = matgrade(str(classroom), "--shard", f"{k}/3", "--rubric", str(rubric), "--out", str(shard_out))
+        assert result.returncode == 0, result.stderr
+        shards.append(str(shard_out))
+    merged = tmp_path / "merged"
+    result = matgrade("merge", *shards, "--out", str(merged))
+    assert result.returncode == 0, result.stderr
+    for name in ("summary.csv", "summary.md"):
+        assert (merged / name).read_text() == (full_run / name).read_text()
+
+
+def test_merge_refuses_duplicates(full_run: Path, tmp_path: Path) -> None:
+    result = matgrade("merge", str(full_run), str(full_run), "--out", str(tmp_path / "m"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("matgrade: error: merge: alice/hw2 is in both ")
+
+
+def test_merge_refuses_mixed_rubric_versions(full_run: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    data = json.loads((full_run / "carol.json").read_text())
+    data.update(student="zed", rubric_sha256="0" * 64)
+    (other / "zed.json").write_text(json.dumps(data))
+    result = matgrade("merge", str(full_run), str(other), "--out", str(tmp_path / "m"))
+    assert (result.returncode, result.stderr.split(":")[2]) == (2, " merge")
+    assert "results of different rubric or grader versions" in result.stderr
+
+
+def test_single_notebook_gradescope_fail_under_and_step_summary(rubric: Path, tmp_path: Path) -> None:
+    notebook = write_notebook(tmp_path / "student.ipynb", ANSWERS["half"])
+    summary = tmp_path / "step_summary.md"
+    result = matgrade(str(notebook), "--rubric", str(rubric), "--out", str(tmp_path / "o"),
+                      "--format", "gradescope", "--fail-under", "1.5",
+                      env={"GITHUB_STEP_SUMMARY": str(summary)})  # fmt: skip
+    assert result.returncode == 4
+    gradescope = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert gradescope["score"] == 1
+    assert [(t["name"].split(":")[0], t["score"], t["max_score"], t["status"]) for t in gradescope["tests"]] == [
+        ("p2_grad_eigsum", 1.0, 1.0, "passed"), ("p2_grad_eigprod", 0.0, 1.0, "failed"),
+    ]  # fmt: skip
+    assert summary.read_text().startswith("# Feedback for student")
+
+
+def test_example_workflow_is_valid_and_uses_documented_commands() -> None:
+    workflow = yaml.safe_load((REPO / "examples" / "github-actions" / "grade.yml").read_text())
+    assert set(workflow["jobs"]) == {"grade", "merge"}
+    commands = [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
+    invocations = [c.split("matgrade ", 1)[1].split() for c in commands if "bin/matgrade" in c]
+    assert len(invocations) == 2
+    for words in invocations:
+        parser = build_merge_parser() if words[0] == "merge" else build_parser()
+        arguments = words[1:] if words[0] == "merge" else words
+        parser.parse_args([w.replace("${{ matrix.shard }}", "1") for w in arguments])
+    assert "examples/github-actions/grade.yml" in (REPO / "README.md").read_text()
