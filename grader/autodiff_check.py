@@ -46,7 +46,7 @@ class _Module:
             for node in ast.parse(chunk.source).body:
                 self._record(node, chunk)
 
-    def _record(self, node: ast.stmt, chunk: Chunk) -> None:
+    def _record(self, node: ast.stmt, chunk: Chunk | None) -> None:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 bound = alias.asname or alias.name.split(".")[0]
@@ -57,6 +57,8 @@ class _Module:
         elif isinstance(node, ast.Try):
             for inner in [*node.body, *(s for h in node.handlers for s in h.body)]:
                 self._record(inner, chunk)
+        elif chunk is None:
+            return
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             self.definitions[node.name] = (node, chunk)
         elif isinstance(node, ast.Assign):
@@ -64,13 +66,36 @@ class _Module:
                 if isinstance(target, ast.Name):
                     self.definitions[target.id] = (node.value, chunk)
 
-    def qualified(self, node: ast.expr) -> str | None:
+    def qualified(self, node: ast.expr, scope: _Scope) -> str | None:
         if isinstance(node, ast.Name):
-            return self.imports.get(node.id)
+            if node.id in scope.imports:
+                return scope.imports[node.id]
+            return None if node.id in scope.local else self.imports.get(node.id)
         if isinstance(node, ast.Attribute):
-            base = self.qualified(node.value)
+            base = self.qualified(node.value, scope)
             return f"{base}.{node.attr}" if base else None
         return None
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Names a definition binds itself: its own imports, and locals that shadow globals."""
+
+    imports: dict[str, str]
+    local: frozenset[str]
+
+    @classmethod
+    def of(cls, node: ast.AST) -> _Scope:
+        inner = _Module([])
+        local: set[str] = set()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Import | ast.ImportFrom):
+                inner._record(sub, None)
+            elif isinstance(sub, ast.arg):
+                local.add(sub.arg)
+            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                local.add(sub.id)
+        return cls(inner.imports, frozenset(local))
 
 
 def find_autodiff(chunks: list[Chunk], function: str) -> AutodiffUse | None:
@@ -83,14 +108,15 @@ def find_autodiff(chunks: list[Chunk], function: str) -> AutodiffUse | None:
             continue
         seen.add(name)
         node, chunk = module.definitions[name]
+        scope = _Scope.of(node)
         for sub in ast.walk(node):
             if not isinstance(sub, ast.Name | ast.Attribute):
                 continue
-            qualified = module.qualified(sub)
+            qualified = module.qualified(sub, scope)
             if qualified and _forbidden(qualified):
                 line = chunk.line + getattr(sub, "lineno", 1) - 1
                 return AutodiffUse(qualified, name, chunk.cell, line)
-            if isinstance(sub, ast.Name):
+            if isinstance(sub, ast.Name) and sub.id not in scope.local:
                 pending.append(sub.id)
     return None
 

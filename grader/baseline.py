@@ -43,7 +43,8 @@ def configure_jax(device: str) -> str:
     try:
         first = jax.devices()[0]
     except RuntimeError as error:
-        raise UsageError(f"--device {device}: no such JAX backend here ({error})") from error
+        hint = " (install a GPU build of jaxlib, e.g. jax[cuda12])" if device == "gpu" else ""
+        raise UsageError(f"--device {device}: JAX found no such device here{hint}") from error
     return f"{first.platform}:{getattr(first, 'device_kind', '')}".rstrip(":")
 
 

@@ -129,6 +129,7 @@ def grade_command(args: argparse.Namespace) -> int:
     if args.shard:
         shard = Shard.parse(args.shard)
         submissions = [s for s in submissions if shard.contains(s.student)]
+    _prepare_output_folder(args.out)
     grader = _make_grader(args)
     remove_stale_temporaries(args.out)
     todo = [
@@ -144,6 +145,13 @@ def grade_command(args: argparse.Namespace) -> int:
         write_summaries(args.out, results, quiet=args.quiet)
     _github_step_summary(results, single)
     return _exit_code(results, args.fail_under)
+
+
+def _prepare_output_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot create the folder: {error.strerror}") from error
 
 
 def _make_grader(args: argparse.Namespace) -> Grader:
@@ -167,8 +175,9 @@ def _make_grader(args: argparse.Namespace) -> Grader:
         )
     )
     if not args.quiet:
-        if grader.sandbox.level != "full":
-            print(f"matgrade: warning: {sandbox_warning(grader.sandbox)}", file=sys.stderr)
+        warning = sandbox_warning(grader.sandbox)
+        if warning:
+            print(f"matgrade: warning: {warning}", file=sys.stderr)
         if not secret.hidden:
             print(
                 "matgrade: warning: no secret given (--secret-file or $MATGRADE_SECRET): "
@@ -289,10 +298,18 @@ def merge_command(args: argparse.Namespace) -> int:
 
 
 def sandbox_warning(report: SandboxReport) -> str:
+    """One line naming what the sandbox lacks on this machine; empty when nothing is missing."""
     missing = [name for name, held in report.protections.items() if not held]
-    unavailable = [name for name, state in report.layers.items() if not state.startswith("active")]
+    unavailable = [
+        f"{name} ({state.removeprefix('unavailable: ')})"
+        for name, state in report.layers.items()
+        if not state.startswith("active")
+    ]
+    if not missing and not unavailable:
+        return ""
+    blocked = f"not blocked: {', '.join(missing)}; " if missing else ""
     return (
-        f"sandbox level {report.level}: not blocked: {', '.join(missing)}; "
+        f"sandbox level {report.level}: {blocked}"
         f"layers unavailable: {', '.join(unavailable)} (see README, Security)"
     )
 

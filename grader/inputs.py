@@ -1,8 +1,9 @@
-"""Hidden inputs: every value derives from HMAC(secret, student, problem, family, case).
+"""Hidden inputs: every value derives from HMAC(secret, submission, problem, family, case).
 
-The same secret and student always give the same inputs (grades are reproducible and
-`explain --reveal` can regenerate them); without the secret they cannot be predicted, and two
-students never share values.
+The submission key names the student and the notebook's digest (pipeline.submission_key), so the
+same secret and notebook always give the same inputs (grades are reproducible), any change to the
+notebook gives new ones (printed inputs cannot be answered by hard-coding), and without the
+secret they cannot be predicted. Shapes come from the rubric and are the same for the class.
 """
 
 from __future__ import annotations

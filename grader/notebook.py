@@ -10,6 +10,7 @@ of kept callables, and the literal constants those use.
 from __future__ import annotations
 
 import ast
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,9 @@ class Extraction:
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
     try:
-        notebook: nbformat.NotebookNode = nbformat.read(str(path), as_version=4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbformat's advice to notebook authors, not ours
+            notebook: nbformat.NotebookNode = nbformat.read(str(path), as_version=4)
         return notebook
     except FileNotFoundError as error:
         raise InvalidNotebook(f"file not found: {path}") from error
@@ -81,6 +84,11 @@ def extract(cells: list[str]) -> Extraction:
             parsed.append((index, source, ast.parse(source)))
         except SyntaxError as error:
             message = f"line {error.lineno}: {error.msg}; this cell was skipped"
+            extraction.notes.append(
+                ExtractionNote(cell=index, kind="syntax_error", message=message)
+            )
+        except (RecursionError, MemoryError, ValueError) as error:
+            message = f"the cell is too deeply nested to parse ({type(error).__name__}); skipped"
             extraction.notes.append(
                 ExtractionNote(cell=index, kind="syntax_error", message=message)
             )
@@ -185,7 +193,10 @@ def _names_used(nodes: list[ast.stmt]) -> set[str]:
 def _is_used_constant(node: ast.stmt, used: set[str]) -> bool:
     value = _assigned_value(node)
     names = _targets(node)
-    return value is not None and bool(set(names) & used) and _is_literal(value)
+    try:
+        return value is not None and bool(set(names) & used) and _is_literal(value)
+    except RecursionError:
+        return False
 
 
 def _is_literal(node: ast.expr) -> bool:
@@ -198,6 +209,10 @@ def _is_literal(node: ast.expr) -> bool:
         return _is_literal(node.left) and _is_literal(node.right)
     if isinstance(node, ast.Tuple | ast.List | ast.Set):
         return all(_is_literal(element) for element in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is None or _is_literal(k) for k in node.keys) and all(
+            _is_literal(v) for v in node.values
+        )
     if isinstance(node, ast.Attribute):
         return isinstance(node.value, ast.Name) and node.attr in {"pi", "e", "inf", "float64"}
     return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -24,7 +25,13 @@ import numpy as np
 from grader import __version__
 from grader.assignment import Assignment, Problem, load_assignment
 from grader.autodiff_check import find_autodiff
-from grader.baseline import WORKER_CACHE, ReferenceSide, cache_root, configure_jax
+from grader.baseline import (
+    GRADER_CACHE,
+    WORKER_CACHE,
+    ReferenceSide,
+    cache_root,
+    configure_jax,
+)
 from grader.compare import compare
 from grader.errors import RubricError, SandboxError, UsageError
 from grader.gate import CpuGate
@@ -56,6 +63,7 @@ LOAD_TIMEOUT_S = 60.0
 PROBE_TIMEOUT_S = 10.0
 OUTPUT_KEPT = 2000
 CORES = os.cpu_count() or 1
+ROUND_TIMEOUT_BUDGETS = 10
 
 CaseKey = tuple[str, str, int]
 
@@ -161,8 +169,15 @@ class WorkerSession:
         self.load_reply = self.load_reply or reply
 
     def callables(self) -> dict[str, list[int]]:
+        """Name -> [min, max] positional arguments; anything malformed (a forged reply) dropped."""
         found = self.load_reply.get("callables", {})
-        return {str(k): list(v) for k, v in found.items()} if isinstance(found, dict) else {}
+        if not isinstance(found, dict):
+            return {}
+        return {
+            str(name): [int(arity[0]), int(arity[1])]
+            for name, arity in found.items()
+            if isinstance(arity, list) and len(arity) == 2 and all(type(a) is int for a in arity)
+        }
 
     def close(self) -> None:
         worker, self.worker = self.worker, None
@@ -178,10 +193,16 @@ class Grader:
         self.options = options
         self.rubric: LoadedRubric = load_rubric(options.rubric_path)
         self.device = configure_jax(options.device)
+        if not self.rubric.reference_path().is_file():
+            missing = self.rubric.reference_path()
+            raise RubricError(self.rubric.path, f"reference: no such file: {missing}")
         self.assignment: Assignment = load_assignment(self.rubric.reference_path())
         check_consistency(self.rubric, self.assignment)
         self.reference = ReferenceSide()
         hidden = (self.rubric.path, self.rubric.reference_path().parent, *options.protected_paths)
+        root = cache_root()
+        if root is not None:
+            hidden += (root / GRADER_CACHE,)  # compiled reference closed forms
         confinement = detect_layers(options.disabled_layers)
         self.worker_config = worker_config_for(self.rubric, options.device, confinement, hidden)
         self.control = RunControl()
@@ -201,7 +222,8 @@ class Grader:
         session = WorkerSession(self.worker_config, extraction, self.control)
         try:
             session.launch()
-            results = StudentRun(self, session, student).grade_all()
+            key = submission_key(student, file_sha256(notebook))
+            results = StudentRun(self, session, key).grade_all()
             notes = extraction_notes(extraction, session.load_reply)
             errors: list[str] = []
         except LoadFailed as error:
@@ -385,9 +407,12 @@ class StudentRun:
         arity = len(problem.args)
         tried = []
         probe = make_case(self.secret, self.student, problem, rubric.cases[0], 0)
+        chunks = self.session.extraction.chunks
         for name, (low, high) in callables.items():
             if name in claimed or not (low <= arity and (high == -1 or arity <= high)):
                 continue
+            if not rubric.allow_autodiff and find_autodiff(chunks, name) is not None:
+                continue  # e.g. the student's own autodiff check, next to the real answer
             tried.append(name)
             limit = min(PROBE_TIMEOUT_S, rubric.limits.time_limit_s if rubric.limits else 10)
             outcome = self.run_case(problem, rubric, name, probe, timeout_s=limit)
@@ -410,7 +435,7 @@ class StudentRun:
             return None, f"Not timed: at the timing size ({where}) {reason}; no speed points."
 
         def student(case: Case, calls: int) -> Round:
-            return self._student_round(function, case, calls, limits.time_limit_s * max(calls, 1))
+            return self._student_round(problem, rubric, function, case, calls)
 
         def baseline(case: Case, calls: int) -> list[float]:
             return self.grader.reference.time_baseline(problem, case.args, calls)
@@ -425,19 +450,42 @@ class StudentRun:
             return None, f"Not timed at {where}: {error}; no speed points."
         return outcome, ""
 
-    def _student_round(self, function: str, case: Case, calls: int, timeout_s: float) -> Round:
+    def _student_round(
+        self, problem: Problem, rubric: ProblemRubric, function: str, case: Case, calls: int
+    ) -> Round:
+        assert rubric.limits is not None and rubric.tolerance is not None
         header, arrays = call_message(function, case.args, 0)
         header.update(op="time", calls=calls)
+        expected = self.grader.reference.expected(problem, case.args) if calls else None
         worker = self.session.ensure()
         cpu_before = tree_cpu_seconds(worker.process.pid)
         started = time.monotonic()
-        reply, _ = self.session.request(header, arrays, timeout_s)
+        # Rounds are sized to last budget_s / min_repeats; far longer means a cheat or a stall.
+        budget = rubric.timing.budget_s if rubric.timing else 0.0
+        timeout = rubric.limits.time_limit_s + ROUND_TIMEOUT_BUDGETS * budget
+        reply, outputs = self.session.request(header, arrays, timeout)
         wall = time.monotonic() - started
         cpu = tree_cpu_seconds(worker.process.pid) - cpu_before
-        times = reply.get("times")
-        if not reply.get("ok") or not isinstance(times, list) or len(times) != calls:
-            raise _TimingFailed(str(reply.get("message", "the timing run failed")))
-        return Round([float(t) for t in times], wall, cpu)
+        times = _valid_times(reply, calls)
+        problem_text = None
+        if expected is not None:
+            tolerance = rubric.tolerance
+            if len(outputs) != 1:
+                problem_text = "no result came back"
+            else:
+                comparison = compare(outputs[0], expected, tolerance.rtol, tolerance.atol)
+                problem_text = None if comparison.passed else comparison.message
+        return Round(times, wall, cpu, problem_text)
+
+
+def _valid_times(reply: Mapping[str, Any], calls: int) -> list[float]:
+    times = reply.get("times")
+    if not reply.get("ok") or not isinstance(times, list) or len(times) != calls:
+        raise _TimingFailed(str(reply.get("message", "the timing run failed")))
+    values = [t for t in times if isinstance(t, int | float) and math.isfinite(t) and t >= 0]
+    if len(values) != calls:
+        raise _TimingFailed("the worker reported times that are not durations")
+    return [float(t) for t in values]
 
 
 class _TimingFailed(Exception):
@@ -556,6 +604,12 @@ def rubric_digest(rubric: LoadedRubric) -> str:
     return digest.hexdigest()
 
 
+def submission_key(student: str, notebook_sha256: str) -> str:
+    """What hidden inputs derive from besides the secret: the student and this exact notebook,
+    so answers a student printed once and pasted into a resubmission meet new inputs."""
+    return f"{student}\x1f{notebook_sha256}"
+
+
 def file_sha256(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -596,6 +650,10 @@ def check_consistency(rubric: LoadedRubric, assignment: Assignment) -> None:
             known = ", ".join(assignment.problems)
             raise RubricError(rubric.path, f"problems.{problem_id}: not in the reference ({known})")
         needed = assignment.problems[problem_id].symbols()
+        if problem_rubric.points.speed > 0 and problem_rubric.timing is None:
+            raise RubricError(
+                rubric.path, f"problems.{problem_id}: points.speed > 0 needs a timing section"
+            )
         for family in problem_rubric.cases:
             _check_sizes(rubric, f"problems.{problem_id}.cases.{family.name}", family.sizes, needed)
         if problem_rubric.timing is not None:
@@ -607,8 +665,13 @@ def _check_sizes(
     rubric: LoadedRubric, where: str, sizes: list[dict[str, int]], needed: set[str]
 ) -> None:
     for entry in sizes:
-        missing = needed - set(entry)
+        missing, unknown = needed - set(entry), set(entry) - needed
         if missing:
             raise RubricError(rubric.path, f"{where}: sizes lack {', '.join(sorted(missing))}")
+        if unknown:
+            expected = ", ".join(sorted(needed))
+            raise RubricError(
+                rubric.path, f"{where}: unknown size {', '.join(sorted(unknown))} (uses {expected})"
+            )
         if any(value < 1 for value in entry.values()):
             raise RubricError(rubric.path, f"{where}: sizes must be positive, got {entry}")

@@ -35,7 +35,8 @@ class FrameError(Exception):
 
 def encode_array(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    # np.require keeps 0-d arrays 0-d (np.ascontiguousarray would make them 1-d).
+    np.lib.format.write_array(buffer, np.require(array, requirements="C"), allow_pickle=False)
     return buffer.getvalue()
 
 
@@ -88,7 +89,10 @@ def receive(fd: int, deadline: float | None = None) -> tuple[Header, list[np.nda
     (json_length,) = struct.unpack(">I", read(4))
     if json_length > MAX_JSON_BYTES:
         raise FrameError(f"header of {json_length} bytes exceeds {MAX_JSON_BYTES}")
-    header = json.loads(read(json_length))
+    try:
+        header = json.loads(read(json_length))
+    except (ValueError, RecursionError) as error:
+        raise FrameError(f"header is not valid JSON ({type(error).__name__})") from error
     if not isinstance(header, dict):
         raise FrameError("header is not a JSON object")
     n_arrays = header.get("n_arrays", 0)

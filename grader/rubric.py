@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,6 +21,9 @@ TIMING_FAMILY = "timing"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+_Section = TypeVar("_Section", bound=_Strict)
 
 
 class Points(_Strict):
@@ -116,14 +119,23 @@ class Rubric(_Strict):
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Rubric:
+        """A problem's section overrides only the fields it names; the rest come from defaults."""
+        defaults = self.defaults
         for problem in self.problems.values():
-            problem.tolerance = problem.tolerance or self.defaults.tolerance
-            problem.speed = problem.speed or self.defaults.speed
-            problem.limits = problem.limits or self.defaults.limits
+            problem.tolerance = _merged(defaults.tolerance, problem.tolerance)
+            problem.speed = _merged(defaults.speed, problem.speed)
+            problem.limits = _merged(defaults.limits, problem.limits)
         return self
 
     def max_total(self) -> float:
         return sum(p.points.correctness + p.points.speed for p in self.problems.values())
+
+
+def _merged(default: _Section, override: _Section | None) -> _Section:
+    if override is None:
+        return default
+    merged = default.model_copy(update=override.model_dump(exclude_unset=True))
+    return type(default).model_validate(merged.model_dump())
 
 
 class LoadedRubric(BaseModel):

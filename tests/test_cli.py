@@ -80,9 +80,13 @@ def test_schema(tmp_path: Path) -> None:
 
 ERRORS = [
     pytest.param([], 2, "matgrade: error: no submission given (try: matgrade SUBMISSION.ipynb)\n", id="nothing"),
-    pytest.param(["missing.ipynb"], 2, "matgrade: error: no such file: missing.ipynb\n", id="missing-file"),
+    pytest.param(["missing.ipynb"], 2, "matgrade: error: no such file or folder: missing.ipynb\n", id="missing-file"),
     pytest.param(["x.ipynb", "--rubric", "bad.yaml"], 2,
                  "matgrade: error: bad.yaml: problems.p.tolerance.rtl: unknown field\n", id="bad-rubric"),
+    pytest.param(["x.ipynb", "--rubric", "noref.yaml"], 2,
+                 "matgrade: error: noref.yaml: reference: no such file: {tmp}/gone.py\n", id="missing-reference"),
+    pytest.param(["x.ipynb", "--out", "x.ipynb"], 2,
+                 "matgrade: error: --out x.ipynb: cannot create the folder: File exists\n", id="out-is-a-file"),
     pytest.param(["x.ipynb", "--secret-file", "nope"], 2,
                  "matgrade: error: nope: cannot read secret file: No such file or directory\n", id="no-secret-file"),
 ]  # fmt: skip
@@ -96,8 +100,14 @@ def test_usage_errors(tmp_path: Path, args: list[str], code: int, stderr: str) -
         "    points: {correctness: 1}\n    tolerance: {rtl: 1.0e-8}\n"
         "    cases: [{name: a, sizes: [{n: 2}]}]\n"
     )
+    (tmp_path / "noref.yaml").write_text(
+        (tmp_path / "bad.yaml")
+        .read_text()
+        .replace("reference: r.py", "reference: gone.py")
+        .replace("    tolerance: {rtl: 1.0e-8}\n", "")
+    )
     result = matgrade(*args, cwd=tmp_path)
-    assert (result.returncode, result.stderr) == (code, stderr)
+    assert (result.returncode, result.stderr) == (code, stderr.format(tmp=tmp_path))
 
 
 def test_missing_secret_warns(tmp_path: Path) -> None:

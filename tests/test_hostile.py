@@ -229,3 +229,36 @@ def test_forbidden_feedback_names_the_call(grader: Grader, world: dict[str, Path
     assert problem.feedback[0].startswith(
         "Uses automatic differentiation: jax.jacrev (code cell 3, line 3, in helper)"
     )
+
+
+SLOW_EYE = "    time.sleep(0.005)  # ~200x the autodiff baseline: no speed points when honest\n    return jnp.eye(X.shape[0])\n"
+TIMING_CHEATS = [
+    pytest.param(
+        "def grad_eigsum(X):\n    server = sys.modules['grader.worker.server']\n    real = time.perf_counter\n"
+        "    if server.perf_counter is real:\n        server.perf_counter = lambda: real() * 0.001\n" + SLOW_EYE,
+        "was the clock patched?", id="patched-clock",
+    ),
+    pytest.param(
+        "_memo = {}\ndef grad_eigsum(X):\n    key = np.asarray(X).tobytes()\n    if key not in _memo:\n"
+        "        _memo.clear()\n        _memo[key] = slow(X)\n    return _memo[key]\n"
+        "def slow(X):\n" + SLOW_EYE,
+        "are results remembered?", id="memoised",
+    ),
+    pytest.param(
+        "def grad_eigsum(X):\n    server = sys.modules['grader.worker.server']\n"
+        "    server.HANDLERS['time'] = lambda state, request, arrays: ({'ok': True, 'times': [1e-6] * request['calls']}, [])\n"
+        + SLOW_EYE,
+        "no result came back", id="fake-timing-handler",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("attack", "reason"), TIMING_CHEATS)
+def test_timing_cheats_earn_no_speed_points(
+    grader: Grader, world: dict[str, Path], attack: str, reason: str
+) -> None:
+    problem = grade(grader, world, "timing_cheat", attack).problems[0]
+    assert problem.status == "passed"
+    assert problem.timing is not None and problem.timing.flagged is not None
+    assert reason in problem.timing.flagged
+    assert problem.speed_score == 0

@@ -170,3 +170,35 @@ def test_autodiff_detection(source: str, call: str | None) -> None:
 
     use = find_autodiff(extract([source]).chunks, "f")
     assert (use.call if use else None) == call
+
+
+SHADOWING = [
+    pytest.param(
+        "from jax import grad, hessian\ndef f(w, X):\n    hessian = X.T @ X\n    return hessian",
+        None,
+        id="local-shadows-import",
+    ),
+    pytest.param(
+        "from jax import grad\ndef f(x, A, b, grad):\n    return A.T @ grad(A @ x + b)",
+        None,
+        id="parameter-shadows-import",
+    ),
+    pytest.param(
+        "def f(x):\n    import jax\n    return jax.grad(h)(x)",
+        "jax.grad",
+        id="import-inside-function",
+    ),
+    pytest.param(
+        "def f(x):\n    from jax import hessian as h2\n    return h2(g)(x)",
+        "jax.hessian",
+        id="aliased-import-inside",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "call"), SHADOWING)
+def test_autodiff_scopes(source: str, call: str | None) -> None:
+    from grader.autodiff_check import find_autodiff
+
+    use = find_autodiff(extract([source]).chunks, "f")
+    assert (use.call if use else None) == call

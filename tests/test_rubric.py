@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from grader.errors import RubricError
-from grader.rubric import default_rubric_path, load_rubric, parse_rubric
+from grader.rubric import CaseFamily, default_rubric_path, load_rubric, parse_rubric
 
 MINIMAL = {
     "assignment": "demo",
@@ -115,3 +115,52 @@ def test_default_rubric_loads_and_points_at_the_reference() -> None:
         "p1_grad_u", "p1_grad_v", "p1_logistic_grad", "p1_logistic_hessian", "p1_chain_grad",
         "p2_softmax_jacobian", "p2_grad_eigsum", "p2_grad_eigprod",
     }  # fmt: skip
+
+
+def test_problem_sections_override_only_the_fields_they_name() -> None:
+    data = _with(
+        "defaults",
+        {
+            "limits": {"time_limit_s": 5, "memory_mb": 1024},
+            "tolerance": {"rtol": 1e-9, "atol": 1e-3},
+        },
+    )
+    data["problems"]["p"]["limits"] = {"time_limit_s": 60}
+    data["problems"]["p"]["tolerance"] = {"rtol": 1e-8}
+    problem = parse_rubric(yaml.safe_dump(data), "r").problems["p"]
+    assert problem.limits is not None and (
+        problem.limits.time_limit_s,
+        problem.limits.memory_mb,
+    ) == (60, 1024)
+    assert problem.tolerance is not None and (problem.tolerance.rtol, problem.tolerance.atol) == (
+        1e-8,
+        1e-3,
+    )
+
+
+HW2 = load_rubric(default_rubric_path())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param({"cases": [CaseFamily(name="a", sizes=[{"n": 3, "q": 2}])]},
+                     "problems.p2_grad_eigsum.cases.a: unknown size q (uses n)", id="unknown-size"),
+        pytest.param({"cases": [CaseFamily(name="a", sizes=[{"m": 3}])]},
+                     "problems.p2_grad_eigsum.cases.a: sizes lack n", id="missing-size"),
+        pytest.param({"timing": None},
+                     "problems.p2_grad_eigsum: points.speed > 0 needs a timing section", id="speed-without-timing"),
+    ],
+)  # fmt: skip
+def test_rubric_must_fit_its_reference(change: dict, message: str) -> None:  # type: ignore[type-arg]
+    from grader.assignment import load_assignment
+    from grader.pipeline import check_consistency
+    from grader.rubric import LoadedRubric
+
+    problems = dict(HW2.rubric.problems)
+    problems["p2_grad_eigsum"] = problems["p2_grad_eigsum"].model_copy(update=change)
+    rubric = HW2.rubric.model_copy(update={"problems": problems})
+    loaded = LoadedRubric(path=HW2.path, rubric=rubric)
+    with pytest.raises(RubricError) as error:
+        check_consistency(loaded, load_assignment(HW2.reference_path()))
+    assert error.value.detail == message

@@ -18,4 +18,4 @@ def _row(problem: ProblemResult, width: int) -> str:
     ratio = f"{problem.timing.ratio:8.3g}x" if problem.timing else " " * 9
     points = f"{problem.score:g}/{problem.max_score:g}"
     function = problem.function or "-"
-    return f"  {problem.id:<{width}}  {problem.status:<8} {points:>9} {ratio}  {function}"
+    return f"  {problem.id:<{width}}  {problem.status:<9} {points:>9} {ratio}  {function}"

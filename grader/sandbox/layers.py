@@ -23,7 +23,8 @@ from pathlib import Path
 LAYERS = ("limits", "landlock", "seccomp", "namespaces", "uid", "cgroup")
 UNPRIVILEGED_UID = 65534
 TASKS_MAX = 512  # XLA starts a thread per core and a few pools; threads count as tasks
-NAMESPACE_FLAGS = ["--pid", "--fork", "--kill-child", "--net", "--ipc", "--uts"]
+NAMESPACE_FLAGS = ["--pid", "--fork", "--kill-child", "--net", "--ipc", "--uts", "--mount"]
+SCRATCH_TMPFS_MB = 256
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,13 @@ class Confinement:
 
     def describe(self) -> dict[str, str]:
         return {name: layer.describe() for name, layer in self.layers.items()}
+
+    def scratch_tmpfs_mb(self) -> int | None:
+        """A private, size-capped tmpfs for the worker's scratch folder, where it can mount one:
+        in its own mount namespace, before any privilege is dropped."""
+        if self.active("namespaces") and not self.active("uid"):
+            return SCRATCH_TMPFS_MB
+        return None
 
 
 def detect(disabled: frozenset[str] = frozenset()) -> Confinement:

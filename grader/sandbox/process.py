@@ -56,6 +56,7 @@ class WorkerConfig:
             "seccomp": self._uses("seccomp"),
             "hidden": list(self.hidden),
             "cache_dir": self.cache_dir,
+            "tmpfs_mb": self.confinement.scratch_tmpfs_mb() if self.confinement.layers else None,
             "request_fd": request_fd,
             "reply_fd": reply_fd,
         }
@@ -106,6 +107,12 @@ class Worker:
         code = self.process.wait()
         if self.cgroup is not None and self.cgroup.oom_killed():
             return f"the worker was killed for using more than {self.config.memory_mb} MB"
+        if code == 1 and self.config.confinement.command_prefix:
+            # unshare reports a child killed by a signal as its own exit status 1
+            return (
+                "the worker ended abruptly: it exited with code 1, or crashed, or was killed "
+                "at its CPU or memory limit"
+            )
         return describe_exit(code)
 
     def wait_ready(self) -> None:

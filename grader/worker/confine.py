@@ -7,6 +7,7 @@ and verifies the effect with its canary.
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import importlib.util
 import os
@@ -20,6 +21,8 @@ GRADER_PACKAGES = ("grader", "reference", "rubrics")
 
 def confine(config: dict[str, Any], scratch: str) -> dict[str, str]:
     report: dict[str, str] = {}
+    if config.get("tmpfs_mb"):
+        report["scratch"] = _attempt(lambda: mount_scratch(scratch, int(config["tmpfs_mb"])))
     if config.get("seccomp"):
         report["seccomp"] = _attempt(seccomp.install)
     if config.get("landlock"):
@@ -29,6 +32,21 @@ def confine(config: dict[str, Any], scratch: str) -> dict[str, str]:
             readable.append(str(config["cache_dir"]))
         report["landlock"] = _attempt(lambda: landlock.restrict(readable, [scratch], hidden))
     return report
+
+
+MS_NOSUID, MS_NODEV = 2, 4
+
+
+def mount_scratch(scratch: str, size_mb: int) -> None:
+    """A size-capped tmpfs over the scratch folder: the worker cannot fill the grader's disk.
+    Only possible in the worker's own mount namespace (see layers.NAMESPACE_FLAGS)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    options = f"size={size_mb}m,mode=0700".encode()
+    flags = MS_NOSUID | MS_NODEV
+    if libc.mount(b"tmpfs", scratch.encode(), b"tmpfs", flags, options) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+    os.chdir(scratch)  # the old cwd is the folder under the mount
 
 
 def _attempt(apply: Any) -> str:

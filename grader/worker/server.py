@@ -12,6 +12,7 @@ import sys
 import threading
 import traceback
 import types
+import warnings
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from time import perf_counter  # bound before student code can patch the time module
@@ -66,6 +67,8 @@ def _exit_when_grader_dies(request_fd: int) -> None:
 
 
 def _start_jax(config: dict[str, Any]) -> Any:
+    # The grader's read-only cache refuses writes; that is the design, not the student's news.
+    warnings.filterwarnings("ignore", message=".*persistent compilation cache.*")
     os.environ["JAX_PLATFORMS"] = str(config.get("platform", "cpu"))
     os.environ["JAX_ENABLE_X64"] = "1"
     import jax
@@ -237,21 +240,23 @@ def _to_array(jax: Any, result: Any) -> np.ndarray:
 
 
 def handle_time(state: WorkerState, request: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
-    """Call the function `calls` times, each blocked until its result is ready."""
+    """Call the function `calls` times, each blocked until ready; send the last output back."""
     function = state.function(str(request["function"]))
     args = _build_args(state, request["args"], arrays)
     block = state.jax.block_until_ready
     sink = CappedText()
     times = []
+    result = None
     try:
         with redirect_stdout(sink), redirect_stderr(sink):
             for _ in range(int(request["calls"])):
                 start = perf_counter()
-                block(function(*args))
+                result = block(function(*args))
                 times.append(perf_counter() - start)
+            outputs = [_to_array(state.jax, result)] if times else []
     except BaseException as error:
         return _failure(error, sink), []
-    return {"ok": True, "times": times}, []
+    return {"ok": True, "times": times}, outputs
 
 
 def handle_exit(state: WorkerState, request: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
