@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from grader.errors import AssignmentError
 
-ArgKind = Literal["array", "scalar", "labels", "function"]
+ArgKind = Literal["array", "spd", "scalar", "labels", "function"]
 Derivative = Literal["grad", "jacobian", "hessian"]
 
 
@@ -29,8 +29,9 @@ class Arg:
     """One argument of the student's function.
 
     kind "array": float64 array of `shape` (symbols are sizes from the rubric), drawn from the
-    rubric's distribution; "labels": array of +-1; "scalar": a float drawn uniformly from
-    [low, high]; "function": one of `choices`, a name from protocol.SUPPLIED_FUNCTIONS; the
+    rubric's distribution (symmetrised for families with `symmetric: true`); "spd": a square
+    symmetric positive definite matrix; "labels": array of +-1; "scalar": a float drawn uniformly
+    from [low, high]; "function": one of `choices`, a name from protocol.SUPPLIED_FUNCTIONS; the
     objective receives its value, the student and the closed form its gradient.
     """
 
@@ -49,6 +50,16 @@ class Arg:
 
 
 @dataclass(frozen=True)
+class Mistake:
+    """A known wrong answer, computed from the same arguments as the closed form: when the
+    student's result matches it, the feedback gives `hint` (never the hidden values)."""
+
+    name: str
+    answer: Callable[..., Any]
+    hint: str
+
+
+@dataclass(frozen=True)
 class Problem:
     """One gradable problem: what the student computes and how the grader checks it."""
 
@@ -60,6 +71,10 @@ class Problem:
     derivative: Derivative = "grad"
     argnum: int = 0
     hints: Mapping[str, str] = field(default_factory=dict)
+    mistakes: tuple[Mistake, ...] = ()
+
+    def mistake_hint(self, name: str) -> str:
+        return next((m.hint for m in self.mistakes if m.name == name), "")
 
     def symbols(self) -> set[str]:
         return set().union(*(arg.symbols() for arg in self.args))

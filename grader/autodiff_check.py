@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from grader.ast_lock import AST_LOCK
 from grader.notebook import Chunk
 
 FORBIDDEN = frozenset(
@@ -100,6 +101,11 @@ class _Scope:
 
 def find_autodiff(chunks: list[Chunk], function: str) -> AutodiffUse | None:
     """The first differentiation transform reachable from `function`, or None."""
+    with AST_LOCK:
+        return _find(chunks, function)
+
+
+def _find(chunks: list[Chunk], function: str) -> AutodiffUse | None:
     module = _Module(chunks)
     pending, seen = [function], set()
     while pending:

@@ -7,6 +7,7 @@ function's value, the closed form (like the student) its gradient.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -86,6 +87,20 @@ class ReferenceSide:
             )
         return self._compiled[key]
 
+    def mistake_answers(self, problem: Problem, args: Sequence[ArgValue]) -> dict[str, np.ndarray]:
+        """The problem's known wrong answers on these inputs, by mistake name."""
+        answers = {}
+        for mistake in problem.mistakes:
+            key = ("mistake", mistake.name, *_cache_key(problem, args))
+            if key not in self._compiled:
+                gradients = self._bind(problem, args, "gradient")
+                self._compiled[key] = self.jax.jit(
+                    _over_free_args(problem, gradients, mistake.answer)
+                )
+            value = self._compiled[key](*self._array_args(problem, args))
+            answers[mistake.name] = np.asarray(value, dtype=np.float64)
+        return answers
+
     def evaluate_eagerly(self, problem: Problem, args: Sequence[ArgValue]) -> None:
         """The closed form op by op, as students' un-jitted code runs: compiles each op."""
         values = self._bind(problem, args, "gradient")
@@ -113,10 +128,16 @@ class ReferenceSide:
         values = self._array_args(problem, args)
         block: Callable[[Any], Any] = self.jax.block_until_ready
         times = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            block(function(*values))
-            times.append(time.perf_counter() - start)
+        collecting = gc.isenabled()
+        gc.disable()  # timed like the student's calls (see worker.server.handle_time)
+        try:
+            for _ in range(calls):
+                start = time.perf_counter()
+                block(function(*values))
+                times.append(time.perf_counter() - start)
+        finally:
+            if collecting:
+                gc.enable()
         return times
 
     def _array_args(self, problem: Problem, args: Sequence[ArgValue]) -> list[Any]:

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="matgrade",
         description="Grade Jupyter notebooks of JAX matrix-calculus homework on hidden inputs. "
-        "Other commands: 'matgrade merge DIR... --out DIR' joins shard outputs.",
+        "Other commands: merge, check-rubric, schema, explain (matgrade COMMAND --help).",
     )
     parser.add_argument(
         "submissions", nargs="*", type=Path, metavar="PATH",
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="notebooks graded at once (default: the machine's cores)")  # fmt: skip
     add("--force", action="store_true", help="regrade students whose results are up to date")
     add("--shard", metavar="K/N", help="grade only shard K of N (by a hash of the student id)")
+    add("--html", action="store_true", help="also write the feedback as STUDENT.html")
     add("--format", choices=("json", "gradescope"), default="json",
         help="also write Gradescope's results.json (default: JSON and Markdown only)")  # fmt: skip
     add("--fail-under", type=float, metavar="SCORE",
@@ -77,6 +78,43 @@ def build_merge_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="matgrade check-rubric",
+        description="Validate a rubric and grade its reference against itself: closed forms "
+        "must match autodiff within tolerance, wrong variants must fail, the reference must earn "
+        "full speed points.",
+    )
+    parser.add_argument("rubric", type=Path, metavar="RUBRIC.yaml")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    return parser
+
+
+def build_schema_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="matgrade schema", description="Print the JSON Schema of result files or rubrics."
+    )
+    parser.add_argument("kind", choices=("result", "rubric"))
+    return parser
+
+
+def build_explain_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="matgrade explain",
+        description="For instructors: the failing cases of a result; with --reveal also their "
+        "hidden inputs, the student's output and the reference, side by side.",
+    )
+    parser.add_argument("result", type=Path, metavar="STUDENT.json")
+    parser.add_argument(
+        "--reveal",
+        action="store_true",
+        help="regenerate the inputs from the secret and rerun the function",
+    )
+    parser.add_argument("--rubric", type=Path, metavar="FILE", help="the rubric it was graded with")
+    parser.add_argument("--secret-file", type=Path, metavar="FILE", help="the secret it used")
+    return parser
+
+
 def _names(text: str) -> frozenset[str]:
     return frozenset(name.strip() for name in text.split(",") if name.strip())
 
@@ -91,9 +129,16 @@ def _positive(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    commands: dict[str, tuple[Callable[[], argparse.ArgumentParser], Command]] = {
+        "merge": (build_merge_parser, merge_command),
+        "check-rubric": (build_check_parser, check_rubric_command),
+        "schema": (build_schema_parser, schema_command),
+        "explain": (build_explain_parser, explain_command),
+    }
     try:
-        if arguments[:1] == ["merge"]:
-            return merge_command(build_merge_parser().parse_args(arguments[1:]))
+        if arguments and arguments[0] in commands:
+            parser, command = commands[arguments[0]]
+            return command(parser().parse_args(arguments[1:]))
         return run(build_parser().parse_args(arguments))
     except MatgradeError as error:
         print(f"matgrade: error: {error}", file=sys.stderr)
@@ -105,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+
+
+Command = Callable[[argparse.Namespace], int]
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -132,10 +180,12 @@ def grade_command(args: argparse.Namespace) -> int:
     _prepare_output_folder(args.out)
     grader = _make_grader(args)
     remove_stale_temporaries(args.out)
-    todo = [
-        s for s in submissions if args.force or not is_up_to_date(args.out, s, grader.rubric_sha256)
-    ]
     single = len(args.submissions) == 1 and args.submissions[0].is_file()
+    # Resuming is for batches; one notebook named on its own is always graded.
+    regrade = args.force or single
+    todo = [
+        s for s in submissions if regrade or not is_up_to_date(args.out, s, grader.rubric_sha256)
+    ]
     report = _reporter(args, single, len(todo), len(submissions) - len(todo))
     from grader.batch import grade_all
 
@@ -197,7 +247,7 @@ def _reporter(
     progress = None if single or args.quiet else _progress(count, skipped)
 
     def done(submission: Submission, result: GradeResult) -> None:
-        write_student_files(args.out, submission.file_stem, result, args.format, single)
+        write_student_files(args.out, submission.file_stem, result, args, single)
         if args.quiet:
             return
         if single:
@@ -233,12 +283,21 @@ def _progress(count: int, skipped: int) -> Callable[[str], None]:
 
 
 def write_student_files(
-    out: Path, stem: str, result: GradeResult, export: str, single: bool
+    out: Path, stem: str, result: GradeResult, args: argparse.Namespace, single: bool
 ) -> None:
-    from grader.report import feedback_markdown, gradescope_json, result_json, write_atomic
+    from grader.report import (
+        feedback_html,
+        feedback_markdown,
+        gradescope_json,
+        result_json,
+        write_atomic,
+    )
 
+    export = args.format
     write_atomic(out / f"{stem}.json", result_json(result))
     write_atomic(out / f"{stem}.md", feedback_markdown(result))
+    if args.html:
+        write_atomic(out / f"{stem}.html", feedback_html(result))
     if export == "gradescope":
         target = out / "results.json" if single else out / "gradescope" / f"{stem}.json"
         write_atomic(target, gradescope_json(result))
@@ -295,6 +354,42 @@ def merge_command(args: argparse.Namespace) -> int:
     results = merge_folders(args.folders, args.out)
     write_summaries(args.out, results, quiet=False)
     return _exit_code(results, None)
+
+
+def check_rubric_command(args: argparse.Namespace) -> int:
+    from grader.instructor import check_rubric
+
+    findings = check_rubric(args.rubric, args.device)
+    for finding in findings:
+        print(finding.line())
+    failed = sorted({f.problem for f in findings if not f.ok})
+    if failed:
+        print(f"matgrade: {args.rubric}: problems to fix: {', '.join(failed)}", file=sys.stderr)
+        return EXIT_GRADER_ERROR
+    print(f"matgrade: {args.rubric}: every problem passed its checks")
+    return EXIT_OK
+
+
+def schema_command(args: argparse.Namespace) -> int:
+    from grader.report import schema_json
+    from grader.rubric import rubric_schema_json
+
+    sys.stdout.write(schema_json() if args.kind == "result" else rubric_schema_json())
+    return EXIT_OK
+
+
+def explain_command(args: argparse.Namespace) -> int:
+    from grader.inputs import load_secret
+    from grader.instructor import explain
+    from grader.pipeline import GradeOptions
+    from grader.rubric import default_rubric_path
+
+    options = None
+    if args.reveal:
+        rubric = args.rubric or default_rubric_path()
+        options = GradeOptions(rubric_path=rubric, secret=load_secret(args.secret_file))
+    print(explain(args.result, options))
+    return EXIT_OK
 
 
 def sandbox_warning(report: SandboxReport) -> str:

@@ -94,6 +94,15 @@ def diagnose(answer: np.ndarray, expected: np.ndarray, error: float) -> tuple[st
     return tuple(found)
 
 
+def matches(answer: np.ndarray, candidate: np.ndarray) -> bool:
+    """The answer equals a known wrong answer (up to rounding): the mistake is recognised."""
+    if answer.shape != candidate.shape or not np.isfinite(answer).all():
+        return False
+    if not np.isfinite(candidate).all():
+        return False
+    return relative_error(answer.astype(np.float64), candidate) <= FACTOR_TOLERANCE
+
+
 def _is_transposed(answer: np.ndarray, expected: np.ndarray) -> bool:
     """The transpose matches, and the reference is not symmetric (where both would match)."""
     if expected.ndim != 2 or expected.shape[0] != expected.shape[1]:

@@ -98,4 +98,8 @@ def draw_arg(
         values = rng.uniform(-1.0, 1.0, size=shape)
     else:
         values = rng.standard_normal(size=shape)
+    if arg.kind == "spd":
+        return np.asarray(values @ values.T / shape[0] + np.eye(shape[0]), dtype=np.float64)
+    if family.symmetric and values.ndim == 2 and values.shape[0] == values.shape[1]:
+        values = (values + values.T) / 2
     return np.asarray(values * family.scale + family.shift, dtype=np.float64)

@@ -41,7 +41,10 @@ class Timing(_Model):
 
     student_s: float
     baseline_s: float
-    ratio: float = Field(description="student_s / baseline_s; below 1 means faster than autodiff.")
+    ratio: float = Field(
+        description="Student time / autodiff time: the median over timing rounds of each "
+        "round's ratio (close to student_s / baseline_s); below 1 is faster than autodiff."
+    )
     size: dict[str, int] = Field(default_factory=dict, description="Sizes the timing used.")
     repeats: int = Field(default=0, description="Interleaved repetitions behind each median.")
     flagged: str | None = Field(

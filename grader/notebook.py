@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
+from grader.ast_lock import AST_LOCK
 from grader.models import ExtractionNote
 
 # Callables wrapping other callables; a top-level `name = <one of these>(...)` is kept.
@@ -76,6 +77,11 @@ def code_cells(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 def extract(cells: list[str]) -> Extraction:
+    with AST_LOCK:
+        return _extract(cells)
+
+
+def _extract(cells: list[str]) -> Extraction:
     extraction = Extraction()
     parsed: list[tuple[int, str, ast.Module]] = []
     for index, raw in enumerate(cells):

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+import traceback
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import __version__
+from grader import __version__, protocol
 from grader.assignment import Assignment, Problem, load_assignment
 from grader.autodiff_check import find_autodiff
 from grader.baseline import (
@@ -32,7 +33,7 @@ from grader.baseline import (
     cache_root,
     configure_jax,
 )
-from grader.compare import compare
+from grader.compare import compare, matches
 from grader.errors import RubricError, SandboxError, UsageError
 from grader.gate import CpuGate
 from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case
@@ -118,6 +119,7 @@ class WorkerSession:
         self.worker: Worker | None = None
         self.loaded = False
         self.load_reply: dict[str, Any] = {}
+        self.starting: Callable[[], None] = lambda: None
 
     def launch(self) -> None:
         """Start a worker without waiting for it, so the caller can work meanwhile."""
@@ -125,6 +127,8 @@ class WorkerSession:
             raise GradingStopped()
         if self.worker is None or not self.worker.alive():
             self.control.track(self, live=True)
+            # A starting worker imports JAX for ~0.6 s of CPU: no timing phase may run meanwhile.
+            self.starting = self.control.gate.hold_shared()
             self.worker = launch_worker(self.config)
             self.loaded = False
 
@@ -147,7 +151,10 @@ class WorkerSession:
             worker = self.worker
             assert worker is not None
             if not self.loaded:
-                worker.wait_ready()
+                try:
+                    worker.wait_ready()
+                finally:
+                    self.starting()
                 self._load(worker)
         return worker
 
@@ -180,6 +187,7 @@ class WorkerSession:
         }
 
     def close(self) -> None:
+        self.starting()
         worker, self.worker = self.worker, None
         if worker is not None:
             worker.kill()
@@ -237,7 +245,9 @@ class Grader:
     def error_result(self, notebook: Path, student: str, error: BaseException) -> GradeResult:
         """A grader failure on one submission, recorded as that submission's result."""
         result = self._result(notebook, student, [], [], time.monotonic(), errors=[])
-        message = f"grader error: {type(error).__name__}: {error}"
+        frames = traceback.extract_tb(error.__traceback__)
+        where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+        message = f"grader error: {type(error).__name__}: {error}{where}"
         return result.model_copy(update={"status": "error", "errors": [message]})
 
     def _not_run(self, problem_id: str, reason: str) -> ProblemResult:
@@ -398,7 +408,13 @@ class StudentRun:
             return CaseOutcome(case.family, shape, failure=_exception_failure(reply, limits))
         tolerance = rubric.tolerance
         comparison = compare(out[0], expected, tolerance.rtol, tolerance.atol)
-        return CaseOutcome(case.family, shape, comparison=comparison)
+        if not comparison.passed and problem.mistakes:
+            known = self.grader.reference.mistake_answers(problem, case.args)
+            found = tuple(
+                f"mistake:{name}" for name, value in known.items() if matches(out[0], value)
+            )
+            comparison = replace(comparison, diagnoses=found + comparison.diagnoses)
+        return CaseOutcome(case.family, shape, comparison=comparison, sizes=dict(case.sizes))
 
     def find_by_behaviour(
         self, problem_id: str, callables: Mapping[str, list[int]], claimed: set[str]
@@ -456,7 +472,11 @@ class StudentRun:
         assert rubric.limits is not None and rubric.tolerance is not None
         header, arrays = call_message(function, case.args, 0)
         header.update(op="time", calls=calls)
-        expected = self.grader.reference.expected(problem, case.args) if calls else None
+        last_input = tuple(
+            protocol.varied_input(v, calls - 1) if isinstance(v, np.ndarray) else v
+            for v in case.args
+        )
+        expected = self.grader.reference.expected(problem, last_input) if calls else None
         worker = self.session.ensure()
         cpu_before = tree_cpu_seconds(worker.process.pid)
         started = time.monotonic()

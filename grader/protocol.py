@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from grader.ast_lock import AST_LOCK
+
 MAX_JSON_BYTES = 4 * 1024 * 1024
 MAX_ARRAY_BYTES = 1024 * 1024 * 1024
 MAX_ARRAYS = 64
@@ -44,18 +46,9 @@ def decode_array(data: bytes) -> np.ndarray:
     """Parse .npy bytes from an untrusted sender; only plain numeric arrays get through."""
     stream = io.BytesIO(data)
     try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(
-                stream, max_header_size=10000
-            )
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(
-                stream, max_header_size=10000
-            )
-        else:
-            raise FrameError(f"unsupported .npy version {version}")
-    except ValueError as error:
+        with AST_LOCK:  # numpy reads the header with ast.literal_eval
+            shape, fortran, dtype = _read_header(stream)
+    except (ValueError, SyntaxError, RecursionError) as error:
         raise FrameError(f"bad .npy header: {error}") from error
     if dtype.hasobject or dtype.kind not in ALLOWED_DTYPE_KINDS or dtype.fields is not None:
         raise FrameError(f"array dtype {dtype} is not a plain numeric type")
@@ -65,6 +58,15 @@ def decode_array(data: bytes) -> np.ndarray:
         raise FrameError(f"array of shape {shape} and dtype {dtype} has {len(payload)} bytes")
     array = np.frombuffer(payload, dtype=dtype, count=count)
     return array.reshape(shape, order="F" if fortran else "C")
+
+
+def _read_header(stream: io.BytesIO) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(stream, max_header_size=10000)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(stream, max_header_size=10000)
+    raise FrameError(f"unsupported .npy version {version}")
 
 
 def send(fd: int, header: Header, arrays: Sequence[np.ndarray] = ()) -> None:
@@ -132,6 +134,13 @@ def _wait_readable(fd: int, deadline: float) -> None:
         ready, _, _ = select.select([fd], [], [], left)
         if ready:
             return
+
+
+def varied_input(base: Any, call: int) -> Any:
+    """The input of timed call number `call`: every call of a timing round sees different
+    values (one multiplication, cheap next to the call), so remembering answers gains nothing;
+    the grader recomputes the last call's input to check its output. Call 0 is `base` itself."""
+    return (1.0 + 0.1 * ((call * 0.6180339887498949) % 1.0)) * base
 
 
 # Functions the grader hands to a student's function as an argument (e.g. "grad f" for the

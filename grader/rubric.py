@@ -65,6 +65,9 @@ class CaseFamily(_Strict):
     scale: float = Field(default=1.0, gt=0, description="Multiplies every random array entry.")
     shift: float = Field(default=0.0, description="Added to every random array entry.")
     weight: float = Field(default=1.0, ge=0, description="Share of the correctness points.")
+    symmetric: bool = Field(
+        default=False, description="Square array arguments are made symmetric (A + A^T) / 2."
+    )
 
 
 class Timing(_Strict):
@@ -148,6 +151,15 @@ class LoadedRubric(BaseModel):
 
     def reference_path(self) -> Path:
         return (self.path.parent / self.rubric.reference).resolve()
+
+
+def rubric_schema_json() -> str:
+    """For editors: shipped rubrics point at it with a yaml-language-server comment."""
+    import json
+
+    schema = Rubric.model_json_schema()
+    schema["title"] = "matgrade rubric"
+    return json.dumps(schema, indent=2) + "\n"
 
 
 def default_rubric_path() -> Path:

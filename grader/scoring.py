@@ -27,6 +27,7 @@ class CaseOutcome:
     shape: list[int] | None
     comparison: Comparison | None = None
     failure: CallFailure | None = None
+    sizes: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -40,6 +41,7 @@ class TimingOutcome:
     size: Mapping[str, int]
     repeats: int
     flagged: str | None = None
+    ratio: float | None = None  # median of per-round ratios; else student_s / baseline_s
 
 
 @dataclass
@@ -120,7 +122,7 @@ def score_problem(
         speed_score=round(speed, 4),
         cases=[_case_model(case) for case in measurement.cases],
         timing=timing,
-        feedback=feedback_for(rubric, measurement, status, timing, problem.hints),
+        feedback=feedback_for(rubric, measurement, status, timing, problem),
         output=measurement.output,
     )
 
@@ -131,7 +133,7 @@ def _timing_model(timing: TimingOutcome | None) -> Timing | None:
     return Timing(
         student_s=timing.student_s,
         baseline_s=timing.baseline_s,
-        ratio=timing.student_s / timing.baseline_s,
+        ratio=timing.ratio if timing.ratio is not None else timing.student_s / timing.baseline_s,
         size=dict(timing.size),
         repeats=timing.repeats,
         flagged=timing.flagged,
@@ -157,16 +159,21 @@ def feedback_for(
     measurement: ProblemMeasurement,
     status: ProblemStatus,
     timing: Timing | None,
-    hints: Mapping[str, str],
+    problem: Problem,
 ) -> list[str]:
     if status == "missing":
         return _missing_feedback(rubric, measurement)
+
     if status == "forbidden":
         return [
             f"Uses automatic differentiation: {measurement.forbidden}. This problem asks for "
             "the derived formula implemented by hand; autodiff is what it is compared with."
         ]
-    lines = _failure_feedback(measurement, hints)
+    lines = _failure_feedback(measurement, problem)
+    lines += [
+        CROSS_CASE_HINTS[name].format(**details)
+        for name, details in cross_case(rubric, measurement.cases)
+    ]
     if status == "passed":
         lines.insert(0, "Correct on every hidden case.")
         lines += _speed_feedback(rubric, timing, measurement.timing_note)
@@ -182,7 +189,8 @@ def _missing_feedback(rubric: ProblemRubric, measurement: ProblemMeasurement) ->
     return lines
 
 
-def _failure_feedback(measurement: ProblemMeasurement, hints: Mapping[str, str]) -> list[str]:
+def _failure_feedback(measurement: ProblemMeasurement, problem: Problem) -> list[str]:
+    hints = problem.hints
     lines: list[str] = []
     families = list(dict.fromkeys(case.family for case in measurement.cases))
     passing = {f for f in families if all(c.passed for c in measurement.cases if c.family == f)}
@@ -197,8 +205,57 @@ def _failure_feedback(measurement: ProblemMeasurement, hints: Mapping[str, str])
         if family in hints and passing:
             lines.append(hints[family])
         for diagnosis in _diagnoses(failing):
-            lines.append(diagnosis_hint(diagnosis))
+            if diagnosis.startswith("mistake:"):
+                lines.append(problem.mistake_hint(diagnosis.removeprefix("mistake:")))
+            else:
+                lines.append(diagnosis_hint(diagnosis))
     return [line for line in dict.fromkeys(lines) if line]
+
+
+CROSS_CASE_HINTS = {
+    "only_symmetric": "Right on symmetric inputs only ({passed}), wrong on general ones: a step "
+    "of your derivation assumes symmetry (A = A^T), e.g. writing 2AX for (A + A^T)X.",
+    "only_square": "Right on square inputs only ({passed}), wrong on non-square ones ({failed}): "
+    "check which dimension each transpose and product runs over.",
+    "only_some_sizes": "Right at some sizes ({passed}) but not at others ({failed}): look for "
+    "hard-coded shapes, sizes or loop bounds.",
+}
+
+
+def cross_case(rubric: ProblemRubric, cases: list[CaseOutcome]) -> list[tuple[str, dict[str, str]]]:
+    """Mistakes visible only across cases: which inputs pass and which fail."""
+    compared = [case for case in cases if case.comparison is not None and case.sizes]
+    passing = [case for case in compared if case.passed]
+    failing = [case for case in compared if not case.passed]
+    if not passing or not failing or any(case.failure for case in cases):
+        return []
+    details = {"passed": _sizes_text(passing), "failed": _sizes_text(failing)}
+    symmetric = {family.name for family in rubric.cases if family.symmetric}
+    if (
+        symmetric
+        and all(c.family in symmetric for c in passing)
+        and not any(c.family in symmetric for c in failing)
+    ):
+        return [("only_symmetric", details)]
+    if all(_square(c) for c in passing) and not any(_square(c) for c in failing):
+        return [("only_square", details)]
+    same_family = any(c.family == f.family for c in passing for f in failing)
+    if same_family and {_size_key(c) for c in passing}.isdisjoint(map(_size_key, failing)):
+        return [("only_some_sizes", details)]
+    return []
+
+
+def _square(case: CaseOutcome) -> bool:
+    return len(case.sizes) >= 2 and len(set(case.sizes.values())) == 1
+
+
+def _size_key(case: CaseOutcome) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(case.sizes.items()))
+
+
+def _sizes_text(cases: list[CaseOutcome]) -> str:
+    keys = list(dict.fromkeys(_size_key(case) for case in cases))
+    return "; ".join(", ".join(f"{k}={v}" for k, v in key) for key in keys)
 
 
 def _diagnoses(cases: list[CaseOutcome]) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from grader.assignment import Arg, Problem
+from grader.assignment import Arg, Mistake, Problem
 
 Array = Any
 
@@ -79,6 +79,28 @@ def eigenvalue_product_grad(X: Array) -> Array:
     return jnp.linalg.det(X) * jnp.linalg.inv(X).T
 
 
+MISSING_REGULARISER = (
+    "The regulariser's gradient is missing: d/dU of (lambda/2)||U||_F^2 is lambda*U."
+)
+DOUBLED_REGULARISER = (
+    "The regulariser's gradient is counted twice: with the factor 1/2, d/dU of "
+    "(lambda/2)||U||_F^2 is lambda*U, not 2*lambda*U."
+)
+
+
+def _regulariser_mistakes(grad: Any, which: int) -> tuple[Mistake, ...]:
+    def missing(U: Array, V: Array, Y: Array, lambd: float) -> Array:
+        return grad(U, V, Y, lambd) - lambd * (U, V)[which]
+
+    def doubled(U: Array, V: Array, Y: Array, lambd: float) -> Array:
+        return grad(U, V, Y, lambd) + lambd * (U, V)[which]
+
+    return (
+        Mistake("missing_regulariser", missing, MISSING_REGULARISER.replace("U", "UV"[which])),
+        Mistake("doubled_regulariser", doubled, DOUBLED_REGULARISER.replace("U", "UV"[which])),
+    )
+
+
 _FACTORISATION_ARGS = (
     Arg("U", ("n", "k")),
     Arg("V", ("k", "n")),
@@ -95,6 +117,7 @@ PROBLEMS = (
         objective=factorisation_loss,
         closed_form=factorisation_grad_u,
         argnum=0,
+        mistakes=_regulariser_mistakes(factorisation_grad_u, 0),
     ),
     Problem(
         id="p1_grad_v",
@@ -103,6 +126,7 @@ PROBLEMS = (
         objective=factorisation_loss,
         closed_form=factorisation_grad_v,
         argnum=1,
+        mistakes=_regulariser_mistakes(factorisation_grad_v, 1),
     ),
     Problem(
         id="p1_logistic_grad",
@@ -110,6 +134,13 @@ PROBLEMS = (
         args=_LOGISTIC_ARGS,
         objective=logistic_loss,
         closed_form=logistic_grad,
+        mistakes=(
+            Mistake(
+                "missing_regulariser",
+                lambda w, X, y: logistic_grad(w, X, y) - w,
+                "The gradient of (1/2)||w||^2, which is w, is missing.",
+            ),
+        ),
     ),
     Problem(
         id="p1_logistic_hessian",
@@ -118,6 +149,13 @@ PROBLEMS = (
         objective=logistic_loss,
         closed_form=logistic_hessian,
         derivative="hessian",
+        mistakes=(
+            Mistake(
+                "missing_identity",
+                lambda w, X, y: logistic_hessian(w, X, y) - jnp.eye(w.shape[0]),
+                "The Hessian of (1/2)||w||^2, the identity matrix, is missing.",
+            ),
+        ),
     ),
     Problem(
         id="p1_chain_grad",

@@ -166,7 +166,7 @@ def test_folder_writes_results_and_summaries(full_run: Path) -> None:
     )
     rows = list(csv.DictReader((full_run / "summary.csv").open()))
     assert [(r["student"], r["total"]) for r in rows] == [
-        ("alice/hw2", "2"), ("bob/hw2", "1"), ("carol", "0"), ("dan", "2"), ("erin/final/hw2", "1"), ("frank", "0"),
+        ("alice/hw2", "2.5"), ("bob/hw2", "1.5"), ("carol", "0"), ("dan", "2.5"), ("erin/final/hw2", "1.5"), ("frank", "0"),
     ]  # fmt: skip
     image = matplotlib.image.imread(full_run / "summary.png")
     assert image.shape[0] > 100 and image.shape[1] > 100
@@ -186,7 +186,7 @@ def test_rerun_skips_up_to_date_and_regrades_changes(
     )
     after = {p.name: p.stat().st_mtime_ns for p in full_run.glob("*.json")}
     assert [name for name in after if after[name] != before[name]] == ["frank.json"]
-    assert json.loads((full_run / "frank.json").read_text())["total"] == 2
+    assert json.loads((full_run / "frank.json").read_text())["total"] == 2.5
 
 
 def test_sigkill_midway_then_rerun_completes_exactly_once(
@@ -285,13 +285,13 @@ def test_single_notebook_gradescope_fail_under_and_step_summary(
     notebook = write_notebook(tmp_path / "student.ipynb", ANSWERS["half"])
     summary = tmp_path / "step_summary.md"
     result = matgrade(str(notebook), "--rubric", str(rubric), "--out", str(tmp_path / "o"),
-                      "--format", "gradescope", "--fail-under", "1.5",
+                      "--format", "gradescope", "--fail-under", "2",
                       env={"GITHUB_STEP_SUMMARY": str(summary)})  # fmt: skip
     assert result.returncode == 4
     gradescope = json.loads((tmp_path / "o" / "results.json").read_text())
-    assert gradescope["score"] == 1
+    assert gradescope["score"] == 1.5
     assert [(t["name"].split(":")[0], t["score"], t["max_score"], t["status"]) for t in gradescope["tests"]] == [
-        ("p2_grad_eigsum", 1.0, 1.0, "passed"), ("p2_grad_eigprod", 0.0, 1.0, "failed"),
+        ("p2_grad_eigsum", 1.5, 1.5, "passed"), ("p2_grad_eigprod", 0.0, 1.0, "failed"),
     ]  # fmt: skip
     assert summary.read_text().startswith("# Feedback for student")
 

@@ -140,7 +140,7 @@ def _mask_text(text: str) -> str:
 def _mask_line(line: str) -> str:
     if line.startswith("- Speed at"):
         return "- <speed line>"
-    if line.startswith("|") or line.startswith("**"):
+    if line.startswith(("|", "**", "- ")):
         return NUMBER.sub("<n>", line)
     return line
 

@@ -242,7 +242,7 @@ TIMING_CHEATS = [
         "_memo = {}\ndef grad_eigsum(X):\n    key = np.asarray(X).tobytes()\n    if key not in _memo:\n"
         "        _memo.clear()\n        _memo[key] = slow(X)\n    return _memo[key]\n"
         "def slow(X):\n" + SLOW_EYE,
-        "are results remembered?", id="memoised",
+        None, id="memoised",
     ),
     pytest.param(
         "def grad_eigsum(X):\n    server = sys.modules['grader.worker.server']\n"
@@ -255,10 +255,12 @@ TIMING_CHEATS = [
 
 @pytest.mark.parametrize(("attack", "reason"), TIMING_CHEATS)
 def test_timing_cheats_earn_no_speed_points(
-    grader: Grader, world: dict[str, Path], attack: str, reason: str
+    grader: Grader, world: dict[str, Path], attack: str, reason: str | None
 ) -> None:
     problem = grade(grader, world, "timing_cheat", attack).problems[0]
     assert problem.status == "passed"
-    assert problem.timing is not None and problem.timing.flagged is not None
-    assert reason in problem.timing.flagged
-    assert problem.speed_score == 0
+    assert problem.timing is not None and problem.speed_score == 0
+    if reason is None:  # not caught, simply measured as slow as it is
+        assert problem.timing.flagged is None and problem.timing.ratio > 100
+    else:
+        assert problem.timing.flagged is not None and reason in problem.timing.flagged

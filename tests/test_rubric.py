@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from grader.errors import RubricError
-from grader.rubric import CaseFamily, default_rubric_path, load_rubric, parse_rubric
+from grader.rubric import CaseFamily, Points, default_rubric_path, load_rubric, parse_rubric
 
 MINIMAL = {
     "assignment": "demo",
@@ -148,7 +148,7 @@ HW2 = load_rubric(default_rubric_path())
                      "problems.p2_grad_eigsum.cases.a: unknown size q (uses n)", id="unknown-size"),
         pytest.param({"cases": [CaseFamily(name="a", sizes=[{"m": 3}])]},
                      "problems.p2_grad_eigsum.cases.a: sizes lack n", id="missing-size"),
-        pytest.param({"timing": None},
+        pytest.param({"timing": None, "points": Points(correctness=1, speed=0.5)},
                      "problems.p2_grad_eigsum: points.speed > 0 needs a timing section", id="speed-without-timing"),
     ],
 )  # fmt: skip

@@ -162,7 +162,9 @@ def _with_marker(marker: str) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if marker.encode() in open(f"/proc/{entry}/cmdline", "rb").read():
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    command = cmdline.read()
+                if marker.encode() in command:
                     found.append(int(entry))
             except OSError:
                 continue
