@@ -1,7 +1,10 @@
 """Per-submission cost of the confinement layers: `matgrade` on the seed with every layer the
 machine offers against `--disable-layers` of all optional ones, runs interleaved, medians.
 
-Usage: python benchmarks/confinement_cost.py [--runs 5]
+With every layer, workers also read the shared compilation cache (given only under Landlock,
+which makes it read-only); --no-cache turns all caches off to isolate the layers' own cost.
+
+Usage: python benchmarks/confinement_cost.py [--runs 5] [--no-cache]
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ SEED = REPO / "submissions_example" / "seed_homework.ipynb"
 OPTIONAL_LAYERS = "landlock,seccomp,namespaces,uid,cgroup"
 
 
+ENVIRONMENT = {"PATH": "/usr/bin:/bin", "MATGRADE_SECRET": "benchmark"}
+
+
 def grade(extra: list[str], out: Path) -> tuple[float, float, str]:
     """Wall time of the whole command, the grading time it reports, and the sandbox level."""
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "grader.cli", str(SEED), "--out", str(out), "--quiet", *extra],
-        check=True, env={"PATH": "/usr/bin:/bin", "MATGRADE_SECRET": "benchmark"},
+        check=True, env=ENVIRONMENT,
     )  # fmt: skip
     wall = time.perf_counter() - start
     result = json.loads((out / "seed_homework.json").read_text())
@@ -35,7 +41,10 @@ def grade(extra: list[str], out: Path) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-cache", action="store_true", help="MATGRADE_CACHE_DIR=''")
     args = parser.parse_args()
+    if args.no_cache:
+        ENVIRONMENT["MATGRADE_CACHE_DIR"] = ""
     confined: list[tuple[float, float, str]] = []
     bare: list[tuple[float, float, str]] = []
     with tempfile.TemporaryDirectory() as folder:

@@ -20,6 +20,8 @@ _PUBLIC = {
     "load_rubric": "grader.rubric",
     "Problem": "grader.assignment",
     "Arg": "grader.assignment",
+    "Mistake": "grader.assignment",
+    "check_rubric": "grader.instructor",
     "MatgradeError": "grader.errors",
 }
 

@@ -118,7 +118,18 @@ def test_missing_secret_warns(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "o" / "x.json").read_text())["status"] == "invalid"
 
 
-def test_every_option_is_documented_in_readme() -> None:
+def test_every_option_and_command_is_documented_in_readme() -> None:
+    from grader.cli import (
+        build_check_parser,
+        build_explain_parser,
+        build_merge_parser,
+        build_schema_parser,
+    )
+
     readme = (REPO / "README.md").read_text()
-    options = [o for action in build_parser()._actions for o in action.option_strings]
-    assert [o for o in options if o.startswith("--") and f"`{o}" not in readme] == []
+    parsers = [build_parser(), build_merge_parser(), build_check_parser(), build_explain_parser(),
+               build_schema_parser()]  # fmt: skip
+    options = {o for parser in parsers for action in parser._actions for o in action.option_strings}
+    assert sorted(o for o in options if o.startswith("--") and f"`{o}" not in readme) == []
+    for command in ("matgrade merge", "matgrade check-rubric", "matgrade schema rubric", "matgrade explain"):
+        assert command in readme
