@@ -117,7 +117,7 @@ def masked_json(result: GradeResult) -> dict:  # type: ignore[type-arg]
     """The result with everything that depends on timing or the machine replaced by markers."""
     data = json.loads(result_json(result))
     data.update(elapsed_s="<masked>", submission=Path(data["submission"]).name, total="<masked>")
-    data.update(sandbox="<depends on the machine>")
+    data.update(sandbox="<depends on the machine>", rubric_sha256="<depends on the checkout>")
     for problem in data["problems"]:
         problem.update(score="<masked>", speed_score="<masked>")
         if problem["timing"] is not None:
