@@ -31,6 +31,7 @@ from grader.sandbox.layers import Confinement, WorkerCgroup
 
 RAW_OUTPUT_CAP = 16 * 1024
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+KILL_WAIT_S = 2.0
 START_TIMEOUT_S = 120.0
 PASSED_THROUGH_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH")
 
@@ -262,6 +263,26 @@ def kill_tree(root: int) -> None:
         _signal(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(root, signal.SIGKILL)
+    _wait_gone(stopped - {root}, KILL_WAIT_S)
+
+
+def _wait_gone(pids: set[int], timeout_s: float) -> None:
+    """SIGKILL takes effect asynchronously: return once none of `pids` runs any more, so that
+    "no process outlives grading" holds when grading returns."""
+    deadline = time.monotonic() + timeout_s
+    while pids and time.monotonic() < deadline:
+        pids = {pid for pid in pids if _running(pid)}
+        if pids:
+            time.sleep(0.01)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
 
 
 def descendants(root: int) -> set[int]:
