@@ -74,32 +74,26 @@ class ReferenceSide:
         self._compiled: dict[tuple[str, ...], Callable[..., Any]] = {}
 
     def expected(self, problem: Problem, args: Sequence[ArgValue]) -> np.ndarray:
-        closed_form = self._closed_form(problem, args)
-        return np.asarray(closed_form(*self._array_args(problem, args)), dtype=np.float64)
-
-    def _closed_form(self, problem: Problem, args: Sequence[ArgValue]) -> Callable[..., Any]:
-        """jax.jit of the closed form over the non-function arguments: one compile per shape."""
-        key = ("closed_form", *_cache_key(problem, args))
-        if key not in self._compiled:
-            gradients = self._bind(problem, args, "gradient")
-            self._compiled[key] = self.jax.jit(
-                _over_free_args(problem, gradients, problem.closed_form)
-            )
-        return self._compiled[key]
+        return self._answer("closed_form", problem.closed_form, problem, args)
 
     def mistake_answers(self, problem: Problem, args: Sequence[ArgValue]) -> dict[str, np.ndarray]:
         """The problem's known wrong answers on these inputs, by mistake name."""
-        answers = {}
-        for mistake in problem.mistakes:
-            key = ("mistake", mistake.name, *_cache_key(problem, args))
-            if key not in self._compiled:
-                gradients = self._bind(problem, args, "gradient")
-                self._compiled[key] = self.jax.jit(
-                    _over_free_args(problem, gradients, mistake.answer)
-                )
-            value = self._compiled[key](*self._array_args(problem, args))
-            answers[mistake.name] = np.asarray(value, dtype=np.float64)
-        return answers
+        return {
+            mistake.name: self._answer(f"mistake:{mistake.name}", mistake.answer, problem, args)
+            for mistake in problem.mistakes
+        }
+
+    def _answer(
+        self, name: str, answer: Callable[..., Any], problem: Problem, args: Sequence[ArgValue]
+    ) -> np.ndarray:
+        """`answer` (closed form or mistake) jitted over the non-function arguments, with the
+        function arguments bound to their gradients: one compile per shape."""
+        key = (name, *_cache_key(problem, args))
+        if key not in self._compiled:
+            gradients = self._bind(problem, args, "gradient")
+            self._compiled[key] = self.jax.jit(_over_free_args(problem, gradients, answer))
+        value = self._compiled[key](*self._array_args(problem, args))
+        return np.asarray(value, dtype=np.float64)
 
     def evaluate_eagerly(self, problem: Problem, args: Sequence[ArgValue]) -> None:
         """The closed form op by op, as students' un-jitted code runs: compiles each op."""

@@ -9,6 +9,7 @@ closed form, run eagerly as students' code runs, must earn the full speed points
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,22 +125,17 @@ def _accepted_wrong_answers(
 
 def _check_speed(reference: ReferenceSide, problem: Problem, rubric: ProblemRubric) -> Finding:
     """The closed form run op by op, as an un-jitted student answer runs, against the baseline."""
-    import time
-
     assert rubric.timing is not None and rubric.speed is not None
     case = make_timing_case(CHECK_SECRET, "check", problem, rubric.timing.sizes, 0)
     reference.evaluate_eagerly(problem, case.args)
     reference.time_baseline(problem, case.args, 2)
-    ratios = []
-    for _ in range(TIMING_RUNS):  # the fastest call of each run, as the grader measures
-        eager = []
-        for _ in range(5):
-            started = time.perf_counter()
-            reference.evaluate_eagerly(problem, case.args)
-            eager.append(time.perf_counter() - started)
-        ratios.append(min(eager) / min(reference.time_baseline(problem, case.args, 20)))
+    ratios = _speed_ratios(reference, problem, case.args)
     ratio = statistics.median(ratios)
     earned = speed_fraction(ratio, rubric.speed)
+    if earned < 1:  # a noisy moment must not fail a rubric: the verdict needs two bad runs
+        ratios = min(ratios, _speed_ratios(reference, problem, case.args), key=statistics.median)
+        ratio = statistics.median(ratios)
+        earned = speed_fraction(ratio, rubric.speed)
     spread = max(ratios) / min(ratios)
     text = (
         f"the reference's own speed ratio is {ratio:.3g}x at {_sizes(rubric.timing.sizes)} "
@@ -154,6 +150,20 @@ def _check_speed(reference: ReferenceSide, problem: Problem, rubric: ProblemRubr
         flaky = ": flaky (a larger timing size steadies it)"
         return Finding(problem.id, True, text + flaky, warning=True)
     return Finding(problem.id, True, text)
+
+
+def _speed_ratios(reference: ReferenceSide, problem: Problem, args: Any) -> list[float]:
+    """Eager closed form over jitted baseline, the fastest call of each of TIMING_RUNS runs,
+    as the grader measures students."""
+    ratios = []
+    for _ in range(TIMING_RUNS):
+        eager = []
+        for _ in range(5):
+            started = time.perf_counter()
+            reference.evaluate_eagerly(problem, args)
+            eager.append(time.perf_counter() - started)
+        ratios.append(min(eager) / min(reference.time_baseline(problem, args, 20)))
+    return ratios
 
 
 def _sizes(sizes: Mapping[str, int]) -> str:

@@ -21,9 +21,11 @@ from grader.batch import Shard, Submission, discover, grade_all
 from grader.cli import build_merge_parser, build_parser
 from grader.errors import UsageError
 from grader.rubric import default_rubric_path
+from grader.sandbox import processes_with
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = "import jax.numpy as jnp\n"
+STUDENTS = ["alice/hw2", "bob/hw2", "carol", "dan", "erin/final/hw2", "frank"]
 ANSWERS = {
     "right": "def grad_eigsum(X):\n    return jnp.eye(X.shape[0])\n\ndef grad_eigprod(X):\n    return jnp.linalg.det(X) * jnp.linalg.inv(X).T",
     "half": "def grad_eigsum(X):\n    return jnp.eye(X.shape[0])",
@@ -56,8 +58,7 @@ def rubric(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("class") / "subs"
-    students = ["alice/hw2", "bob/hw2", "carol", "dan", "erin/final/hw2", "frank"]
-    for index, student in enumerate(students):
+    for index, student in enumerate(STUDENTS):
         answer = list(ANSWERS.values())[index % len(ANSWERS)]
         write_notebook(root / f"{student}.ipynb", answer)
     write_notebook(root / "alice" / ".ipynb_checkpoints" / "hw2-checkpoint.ipynb", ANSWERS["right"])
@@ -76,14 +77,7 @@ def matgrade(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 def test_discovery_ids_skip_checkpoints_and_hidden(classroom: Path) -> None:
     found = discover([classroom])
-    assert [s.student for s in found] == [
-        "alice/hw2",
-        "bob/hw2",
-        "carol",
-        "dan",
-        "erin/final/hw2",
-        "frank",
-    ]
+    assert [s.student for s in found] == STUDENTS
     assert [s.file_stem for s in found][:2] == ["alice__hw2", "bob__hw2"]
 
 
@@ -217,31 +211,11 @@ def test_sigkill_midway_then_rerun_completes_exactly_once(
     rerun = matgrade(str(classroom), "-j", "2", "--rubric", str(rubric), "--out", str(out))
     assert rerun.returncode == 0, rerun.stderr
     results = [json.loads(p.read_text()) for p in out.glob("*.json")]
-    assert sorted(r["student"] for r in results) == [
-        "alice/hw2",
-        "bob/hw2",
-        "carol",
-        "dan",
-        "erin/final/hw2",
-        "frank",
-    ]
+    assert sorted(r["student"] for r in results) == STUDENTS
     assert all(r["status"] == "graded" for r in results)
     assert list(out.glob(".*")) == []
     time.sleep(1)
-    assert _worker_processes() == []
-
-
-def _worker_processes() -> list[str]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if "grader.worker" in command:
-                found.append(command)
-    return found
+    assert processes_with("grader.worker") == []
 
 
 def test_sharding_three_ways_and_merging_equals_one_run(

@@ -131,5 +131,10 @@ def test_every_option_and_command_is_documented_in_readme() -> None:
                build_schema_parser()]  # fmt: skip
     options = {o for parser in parsers for action in parser._actions for o in action.option_strings}
     assert sorted(o for o in options if o.startswith("--") and f"`{o}" not in readme) == []
-    for command in ("matgrade merge", "matgrade check-rubric", "matgrade schema rubric", "matgrade explain"):
+    for command in (
+        "matgrade merge",
+        "matgrade check-rubric",
+        "matgrade schema rubric",
+        "matgrade explain",
+    ):
         assert command in readme

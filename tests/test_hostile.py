@@ -8,7 +8,6 @@ Every notebook answers p2_grad_eigprod honestly and attacks through p2_grad_eigs
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from grader.models import GradeResult
 from grader.pipeline import GradeOptions, Grader
 from grader.report import feedback_markdown, result_json, write_atomic
 from grader.rubric import default_rubric_path
+from grader.sandbox import processes_with
 
 SECRET = b"hostile-suite-secret-0123456789"
 MARKER = "4242.424242"  # a sleep duration no other process on the machine uses
@@ -71,18 +71,6 @@ def grade(grader: Grader, world: dict[str, Path], name: str, attack: str) -> Gra
 
 def statuses(result: GradeResult) -> dict[str, str]:
     return {p.id: p.status for p in result.problems}
-
-
-def leftovers() -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if MARKER.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def no_secret_anywhere(world: dict[str, Path], result: GradeResult) -> bool:
@@ -180,7 +168,7 @@ def test_threat(
         assert statuses(result)["p2_grad_eigsum"] == status
     assert statuses(result)["p2_grad_eigprod"] == "passed"
     assert no_secret_anywhere(world, result)
-    assert leftovers() == []
+    assert processes_with(MARKER) == []
     assert len(result.problems[0].output) <= 2100
 
 

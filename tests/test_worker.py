@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 import pytest
 
 from grader.notebook import extract
-from grader.sandbox import WorkerConfig, WorkerDied, WorkerTimeout, descendants, start_worker
+from grader.sandbox import (
+    WorkerConfig,
+    WorkerDied,
+    WorkerTimeout,
+    descendants,
+    processes_with,
+    start_worker,
+)
 
 SOURCE = """
 import os, sys, time, subprocess
@@ -140,7 +146,7 @@ def test_timeout_kills_whole_tree_including_setsid_grandchildren(worker) -> None
         call(worker, "spawn_and_hang", timeout=3)
     assert not worker.alive()
     time.sleep(0.2)
-    assert _with_marker("4343.4343") == []
+    assert processes_with("4343.4343") == []
 
 
 def test_kill_after_grading_removes_leftover_children(worker) -> None:  # type: ignore[no-untyped-def]
@@ -155,20 +161,6 @@ def test_kill_after_grading_removes_leftover_children(worker) -> None:  # type: 
 def test_endless_loop_times_out(worker) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(WorkerTimeout, match="no answer within 2 s"):
         call(worker, "loop", timeout=2)
-
-
-def _with_marker(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                    command = cmdline.read()
-                if marker.encode() in command:
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def _alive(pid: int) -> bool:

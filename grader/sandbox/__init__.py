@@ -14,6 +14,7 @@ from grader.sandbox.process import (
     describe_exit,
     kill_tree,
     launch_worker,
+    processes_with,
     start_worker,
     tree_cpu_seconds,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "describe_exit",
     "kill_tree",
     "launch_worker",
+    "processes_with",
     "start_worker",
     "tree_cpu_seconds",
 ]

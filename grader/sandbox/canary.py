@@ -8,7 +8,6 @@ that succeeded, a process still alive after the worker was killed.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import signal
@@ -21,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from grader.sandbox.process import Worker, WorkerConfig, WorkerDied, WorkerTimeout, start_worker
+from grader.sandbox.process import (
+    Worker,
+    WorkerConfig,
+    WorkerDied,
+    WorkerTimeout,
+    processes_with,
+    start_worker,
+)
 
 PROTECTIONS = ("read_secret", "tcp", "udp", "signal", "write", "memory", "processes")
 PROBE_TIMEOUT_S = 30.0
@@ -180,7 +186,7 @@ def _probe(config: WorkerConfig, traps: _Traps) -> dict[str, bool]:
         "signal": not signalled,
         "write": not written,
         "memory": memory_capped,
-        "processes": not _processes_with(traps.marker),
+        "processes": not _observe(lambda: processes_with(traps.marker)),
     }
 
 
@@ -215,14 +221,3 @@ def _memory_capped(worker: Worker, memory_mb: int) -> bool:
         return not _call(worker, "memory", memory_mb * 2)
     except (WorkerDied, WorkerTimeout):
         return True
-
-
-def _processes_with(marker: str) -> list[int]:
-    time.sleep(0.1)
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
-    return found

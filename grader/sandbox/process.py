@@ -302,6 +302,21 @@ def descendants(root: int) -> set[int]:
     return found
 
 
+def processes_with(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (e.g. a marker a probe started)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    command = cmdline.read()
+            except OSError:
+                continue
+            if text.encode() in command:
+                found.append(int(entry))
+    return found
+
+
 def tree_cpu_seconds(root: int) -> float:
     """User + system CPU seconds of `root` and its live descendants, all threads included."""
     ticks = 0
