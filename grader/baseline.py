@@ -24,6 +24,7 @@ from grader.inputs import ArgValue
 DEVICE_PLATFORMS = {"cpu": "cpu", "gpu": "gpu"}
 CACHE_ENV = "MATGRADE_CACHE_DIR"
 GRADER_CACHE = "grader-xla"
+
 WORKER_CACHE = "worker-xla"
 
 
@@ -34,10 +35,7 @@ def configure_jax(device: str) -> str:
     it: a student could run those to get the answers, and a cache that student code can write
     to could be poisoned.
     """
-    import jax
-
-    jax.config.update("jax_platforms", DEVICE_PLATFORMS[device])
-    jax.config.update("jax_enable_x64", True)
+    jax = start_jax(device)
     root = cache_root()
     if root is not None:
         use_compilation_cache(jax, root / GRADER_CACHE)
@@ -47,6 +45,18 @@ def configure_jax(device: str) -> str:
         hint = " (install a GPU build of jaxlib, e.g. jax[cuda12])" if device == "gpu" else ""
         raise UsageError(f"--device {device}: JAX found no such device here{hint}") from error
     return f"{first.platform}:{getattr(first, 'device_kind', '')}".rstrip(":")
+
+
+def start_jax(device: str) -> Any:
+    """Import JAX for `device` in float64, with the workers' XLA flags where JAX's backend has
+    not started yet (timing processes get them from their environment, see BaselineTimer)."""
+    platform = DEVICE_PLATFORMS[device]
+    os.environ.update(protocol.single_threaded(os.environ))
+    import jax
+
+    jax.config.update("jax_platforms", platform)
+    jax.config.update("jax_enable_x64", True)
+    return jax
 
 
 def use_compilation_cache(jax: Any, folder: Path) -> None:
@@ -118,16 +128,19 @@ class ReferenceSide:
         return self._compiled[key]
 
     def time_baseline(self, problem: Problem, args: Sequence[ArgValue], calls: int) -> list[float]:
+        """Timed like the student's calls (see worker.server.handle_time): every call on fresh
+        inputs, varied outside the timed span, with the garbage collector off."""
         function = self.baseline(problem, args)
         values = self._array_args(problem, args)
         block: Callable[[Any], Any] = self.jax.block_until_ready
         times = []
         collecting = gc.isenabled()
-        gc.disable()  # timed like the student's calls (see worker.server.handle_time)
+        gc.disable()
         try:
-            for _ in range(calls):
+            for call in range(calls):
+                call_values = block([protocol.varied_input(value, call) for value in values])
                 start = time.perf_counter()
-                block(function(*values))
+                block(function(*call_values))
                 times.append(time.perf_counter() - start)
         finally:
             if collecting:

@@ -189,7 +189,10 @@ def grade_command(args: argparse.Namespace) -> int:
     report = _reporter(args, single, len(todo), len(submissions) - len(todo))
     from grader.batch import grade_all
 
-    grade_all(grader, todo, args.jobs, report)
+    try:
+        grade_all(grader, todo, args.jobs, report)
+    finally:
+        grader.close()
     results = _load_results(args.out, submissions)
     if not single:
         write_summaries(args.out, results, quiet=args.quiet)

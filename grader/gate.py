@@ -1,16 +1,22 @@
-"""Who may use the CPU while a timing phase runs: nobody else.
+"""Who may use a core while a timing phase runs on it: nobody else.
 
-Two workers timing at once inflated one answer from 32 ms to 41-66 ms on two cores, so timing
-phases take the gate exclusively, while correctness checks, reference computations and worker
-start-ups share it. A waiting timing phase blocks new shared holders, so it waits at most for
-the calls already running.
+Each grading runs in a lane: one core that its grading thread, its worker and its baseline timer
+are pinned to (children and threads inherit the pinning of the thread that starts them). Timing
+the student and the baseline on the same core makes both see the same machine: pinned, the
+baseline's time varied by about 1% across a batch; floating, by up to 4x. Gradings share a lane
+only when there are more jobs than cores; then, as two workers timing at once inflated one
+answer from 32 ms to 41-66 ms, a timing phase takes its lane's gate exclusively, while
+correctness checks, reference computations and worker start-ups share it. A waiting timing phase
+blocks new shared holders, so it waits at most for the calls already running.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 
 class CpuGate:
@@ -72,3 +78,36 @@ class CpuGate:
                 self._exclusive = False
                 self._owner = None
                 self._condition.notify_all()
+
+
+@dataclass
+class Lane:
+    cpu: int | None  # None where this system cannot pin threads
+    gate: CpuGate = field(default_factory=CpuGate)
+    gradings: int = 0
+
+
+class Lanes:
+    """One lane per core this process may use; a grading takes the least busy lane."""
+
+    def __init__(self) -> None:
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self.all_cpus = set(cpus)
+        self.lanes = [Lane(cpu) for cpu in cpus] or [Lane(None)]
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def take(self) -> Iterator[Lane]:
+        """Pin the calling thread (and what it starts from now on) to the least busy lane."""
+        with self._lock:
+            lane = min(self.lanes, key=lambda candidate: candidate.gradings)
+            lane.gradings += 1
+        if lane.cpu is not None:
+            os.sched_setaffinity(0, {lane.cpu})
+        try:
+            yield lane
+        finally:
+            if lane.cpu is not None:
+                os.sched_setaffinity(0, self.all_cpus)
+            with self._lock:
+                lane.gradings -= 1

@@ -192,6 +192,7 @@ def explain(result_path: Path, options: GradeOptions | None) -> str:
 
 
 def _reveal(result: Any, failing: list[Any], options: GradeOptions) -> list[str]:
+    from grader.gate import Lane
     from grader.notebook import code_cells, extract, read_notebook
     from grader.pipeline import Grader, WorkerSession, call_message, file_sha256, submission_key
 
@@ -200,8 +201,8 @@ def _reveal(result: Any, failing: list[Any], options: GradeOptions) -> list[str]
         raise UsageError(f"{notebook}: not the notebook that was graded (its SHA-256 changed)")
     grader = Grader(options)
     key = submission_key(result.student, result.notebook_sha256)
-    session = WorkerSession(grader.worker_config, extract(code_cells(read_notebook(notebook))),
-                            grader.control)  # fmt: skip
+    extraction = extract(code_cells(read_notebook(notebook)))
+    session = WorkerSession(grader.worker_config, extraction, grader.control, Lane(cpu=None))
     lines: list[str] = []
     try:
         for problem_result, position, case_result in failing:

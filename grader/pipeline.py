@@ -35,7 +35,7 @@ from grader.baseline import (
 )
 from grader.compare import compare, matches
 from grader.errors import RubricError, SandboxError, UsageError
-from grader.gate import CpuGate
+from grader.gate import Lane, Lanes
 from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case
 from grader.models import ExtractionNote, GradeResult, MatchedBy, ProblemResult, SandboxReport
 from grader.notebook import Extraction, InvalidNotebook, code_cells, extract, read_notebook
@@ -58,6 +58,7 @@ from grader.scoring import (
     TimingOutcome,
     score_problem,
 )
+from grader.timer import BaselineTimer
 from grader.timing import Round, measure_speed, sizes_text
 
 LOAD_TIMEOUT_S = 60.0
@@ -88,10 +89,10 @@ class GradingStopped(Exception):
 
 
 class RunControl:
-    """What concurrent gradings share: the CPU gate, the stop signal, the live workers."""
+    """What concurrent gradings share: the lanes (cores), the stop signal, the live workers."""
 
     def __init__(self) -> None:
-        self.gate = CpuGate()
+        self.lanes = Lanes()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._sessions: set[WorkerSession] = set()
@@ -112,8 +113,11 @@ class RunControl:
 class WorkerSession:
     """A worker with the student's code loaded; restarted (and reloaded) after a crash."""
 
-    def __init__(self, config: WorkerConfig, extraction: Extraction, control: RunControl) -> None:
+    def __init__(
+        self, config: WorkerConfig, extraction: Extraction, control: RunControl, lane: Lane
+    ) -> None:
         self.config = config
+        self.lane = lane
         self.extraction = extraction
         self.control = control
         self.worker: Worker | None = None
@@ -128,7 +132,7 @@ class WorkerSession:
         if self.worker is None or not self.worker.alive():
             self.control.track(self, live=True)
             # A starting worker imports JAX for ~0.6 s of CPU: no timing phase may run meanwhile.
-            self.starting = self.control.gate.hold_shared()
+            self.starting = self.lane.gate.hold_shared()
             self.worker = launch_worker(self.config)
             self.loaded = False
 
@@ -137,7 +141,7 @@ class WorkerSession:
     ) -> tuple[dict[str, Any], list[np.ndarray]]:
         worker = self.ensure()
         try:
-            with self.control.gate.shared():
+            with self.lane.gate.shared():
                 return worker.request(header, arrays, timeout_s)
         except (WorkerTimeout, WorkerDied):
             self.worker = None
@@ -146,7 +150,7 @@ class WorkerSession:
             raise
 
     def ensure(self) -> Worker:
-        with self.control.gate.shared():
+        with self.lane.gate.shared():
             self.launch()
             worker = self.worker
             assert worker is not None
@@ -219,6 +223,24 @@ class Grader:
         cache = warm_worker_cache(self.rubric, options.device, confinement)
         if cache is not None:
             self.worker_config = replace(self.worker_config, cache_dir=str(cache))
+        self._timers: dict[int, BaselineTimer] = {}
+        self._timers_lock = threading.Lock()
+
+    def timer(self, lane: Lane) -> BaselineTimer:
+        """The lane's baseline timer. Started by the lane's first grading, pinned to the lane
+        like the thread that starts it, and importing JAX while the first worker does."""
+        with self._timers_lock:
+            if id(lane) not in self._timers:
+                reference = self.rubric.reference_path()
+                self._timers[id(lane)] = BaselineTimer(reference, self.options.device)
+            return self._timers[id(lane)]
+
+    def close(self) -> None:
+        """Stops the baseline timers; workers end with their gradings."""
+        with self._timers_lock:
+            for timer in self._timers.values():
+                timer.close()
+            self._timers.clear()
 
     def grade(self, notebook: Path, student: str | None = None) -> GradeResult:
         started = time.monotonic()
@@ -227,17 +249,20 @@ class Grader:
             extraction = extract(code_cells(read_notebook(notebook)))
         except InvalidNotebook as error:
             return self._result(notebook, student, [], [], started, errors=[str(error)])
-        session = WorkerSession(self.worker_config, extraction, self.control)
-        try:
-            session.launch()
-            key = submission_key(student, file_sha256(notebook))
-            results = StudentRun(self, session, key).grade_all()
-            notes = extraction_notes(extraction, session.load_reply)
-            errors: list[str] = []
-        except LoadFailed as error:
-            results, notes, errors = [], extraction.notes, [str(error)]
-        finally:
-            session.close()
+        with self.control.lanes.take() as lane:
+            session = WorkerSession(self.worker_config, extraction, self.control, lane)
+            try:
+                session.launch()
+                if any(p.timing for p in self.rubric.rubric.problems.values()):
+                    self.timer(lane)
+                key = submission_key(student, file_sha256(notebook))
+                results = StudentRun(self, session, key).grade_all()
+                notes = extraction_notes(extraction, session.load_reply)
+                errors: list[str] = []
+            except LoadFailed as error:
+                results, notes, errors = [], extraction.notes, [str(error)]
+            finally:
+                session.close()
         if errors:
             results = [self._not_run(pid, errors[0]) for pid in self.rubric.rubric.problems]
         return self._result(notebook, student, results, notes, started, errors=errors)
@@ -344,7 +369,7 @@ class StudentRun:
         return answers
 
     def _reference_answer(self, problem: Problem, case: Case) -> np.ndarray:
-        with self.grader.control.gate.shared():
+        with self.session.lane.gate.shared():
             return self.grader.reference.expected(problem, case.args)
 
     def _expected(self, problem: Problem, case: Case) -> np.ndarray:
@@ -450,17 +475,19 @@ class StudentRun:
             reason = warm.failure.message if warm.failure else warm.comparison.message  # type: ignore[union-attr]
             return None, f"Not timed: at the timing size ({where}) {reason}; no speed points."
 
+        timer = self.grader.timer(self.session.lane)
+
         def student(case: Case, calls: int) -> Round:
             return self._student_round(problem, rubric, function, case, calls)
 
         def baseline(case: Case, calls: int) -> list[float]:
-            return self.grader.reference.time_baseline(problem, case.args, calls)
+            return timer.time(problem.id, case.args, calls)
 
         def case_for_round(index: int) -> Case:
             return make_timing_case(self.secret, self.student, problem, timing.sizes, index)
 
         try:
-            with self.grader.control.gate.exclusive():
+            with self.session.lane.gate.exclusive():
                 outcome = measure_speed(student, baseline, case_for_round, timing, CORES)
         except (WorkerTimeout, WorkerDied, _TimingFailed) as error:
             return None, f"Not timed at {where}: {error}; no speed points."
@@ -522,16 +549,7 @@ def _timeable(measurement: ProblemMeasurement) -> bool:
 def call_message(
     function: str, args: tuple[ArgValue, ...], memory_mb: int
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
-    specs: list[dict[str, Any]] = []
-    arrays: list[np.ndarray] = []
-    for value in args:
-        if isinstance(value, np.ndarray):
-            specs.append({"kind": "array", "index": len(arrays)})
-            arrays.append(value)
-        elif isinstance(value, str):
-            specs.append({"kind": "function", "name": value})
-        else:
-            specs.append({"kind": "scalar", "value": float(value)})
+    specs, arrays = protocol.encode_args(args)
     header = {"op": "call", "function": function, "args": specs, "memory_mb": memory_mb or 4096}
     return header, arrays
 
@@ -613,7 +631,8 @@ def warm_worker_cache(rubric: LoadedRubric, device: str, confinement: Confinemen
 def _warmup_key(rubric: LoadedRubric) -> str:
     import jax
 
-    versions = f"{jax.__version__} {__version__}".encode()
+    # Compiled code is keyed by XLA's flags too: the workers' flags are part of the key.
+    versions = f"{jax.__version__} {__version__} {protocol.CPU_XLA_FLAGS}".encode()
     return hashlib.sha256(rubric_digest(rubric).encode() + versions).hexdigest()[:16]
 
 

@@ -16,7 +16,7 @@ import os
 import select
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -136,11 +136,54 @@ def _wait_readable(fd: int, deadline: float) -> None:
             return
 
 
+def encode_args(args: Sequence[np.ndarray | float | str]) -> tuple[list[Header], list[np.ndarray]]:
+    """Call arguments as JSON specs plus arrays: arrays by index, scalars by value, supplied
+    functions by name."""
+    specs: list[Header] = []
+    arrays: list[np.ndarray] = []
+    for value in args:
+        if isinstance(value, np.ndarray):
+            specs.append({"kind": "array", "index": len(arrays)})
+            arrays.append(value)
+        elif isinstance(value, str):
+            specs.append({"kind": "function", "name": value})
+        else:
+            specs.append({"kind": "scalar", "value": float(value)})
+    return specs, arrays
+
+
+def decode_args(specs: Sequence[Header], arrays: Sequence[np.ndarray]) -> list[Any]:
+    """encode_args reversed: arrays, floats and supplied functions' names."""
+    kinds: dict[str, Callable[[Header], Any]] = {
+        "array": lambda spec: arrays[int(spec["index"])],
+        "scalar": lambda spec: float(spec["value"]),
+        "function": lambda spec: str(spec["name"]),
+    }
+    return [kinds[str(spec["kind"])](spec) for spec in specs]
+
+
 def varied_input(base: Any, call: int) -> Any:
     """The input of timed call number `call`: every call of a timing round sees different
     values (one multiplication, cheap next to the call), so remembering answers gains nothing;
     the grader recomputes the last call's input to check its output. Call 0 is `base` itself."""
     return (1.0 + 0.1 * ((call * 0.6180339887498949) % 1.0)) * base
+
+
+# Student code and the baseline both run on one thread per process, XLA's and LAPACK's (OpenBLAS,
+# which jaxlib's linear algebra calls). With thread pools, an op split across both cores of a
+# busy machine waits for a descheduled or spinning helper thread: whole rounds of a 0.15 ms det
+# took 15 ms, and ratios swung with whatever else ran. One thread per process also lets -j N
+# workers share N cores without taking each other's. Read when the libraries load: set in the
+# environment a process starts with.
+CPU_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1")
+ONE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def single_threaded(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with one compute thread per process; XLA flags already there are kept."""
+    flags = env.get("XLA_FLAGS", "").split()
+    flags += [flag for flag in CPU_XLA_FLAGS if flag not in flags]
+    return {**env, **ONE_THREAD_ENV, "XLA_FLAGS": " ".join(flags)}
 
 
 # Functions the grader hands to a student's function as an argument (e.g. "grad f" for the

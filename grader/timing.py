@@ -1,5 +1,6 @@
-"""Speed measurement: rounds of student calls (in the worker) interleaved with rounds of the
-jitted autodiff baseline (in the grader), each round on fresh inputs, medians of per-call means.
+"""Speed measurement: rounds of student calls (in the worker) interleaved with rounds of equal
+length of the jitted autodiff baseline (in the timer process), each round on fresh inputs; the
+ratio is the median over rounds of fastest student call / fastest baseline call.
 
 The worker is student territory: it can patch its clock, skip the work, or remember answers. So
 every timed call gets different inputs (protocol.varied_input: remembering answers gains nothing)
@@ -19,7 +20,6 @@ from grader.inputs import Case
 from grader.rubric import Timing
 from grader.scoring import TimingOutcome
 
-BASELINE_ROUND_S = 0.02
 MAX_CALLS = 1000
 # Reported time falls below the parent's wall time by the costs of a round outside the calls:
 # receiving fresh inputs (measured with empty rounds; a worker could inflate those, so they
@@ -85,8 +85,10 @@ def measure_speed(
     # The parent's clock bounds the calibration too: a patched clock must not buy 1000 calls.
     student_once = max(min(once.reported_s), once.wall_s - overhead)
     baseline_once = min(baseline(first, 2))
-    calls = calls_for(student_once, spec.budget_s / spec.min_repeats)
-    baseline_calls = calls_for(baseline_once, BASELINE_ROUND_S)
+    # Equal lengths, so a disturbance of the machine is as likely to hit either side of a pair.
+    round_s = spec.budget_s / spec.min_repeats
+    calls = calls_for(student_once, round_s)
+    baseline_calls = calls_for(baseline_once, round_s)
     students, baselines = [], []
     flagged = None
     for index in range(1, spec.min_repeats + 1):

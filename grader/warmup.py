@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from grader.assignment import load_assignment
-from grader.baseline import DEVICE_PLATFORMS, ReferenceSide, use_compilation_cache
+from grader.baseline import ReferenceSide, start_jax, use_compilation_cache
 from grader.inputs import make_case, make_timing_case
 from grader.rubric import load_rubric
 
@@ -23,10 +23,7 @@ WARMUP_SECRET = b"matgrade-warmup"
 
 
 def warm(rubric_path: Path, cache: Path, device: str) -> None:
-    import jax
-
-    jax.config.update("jax_platforms", DEVICE_PLATFORMS[device])
-    jax.config.update("jax_enable_x64", True)
+    jax = start_jax(device)
     use_compilation_cache(jax, cache)
     rubric = load_rubric(rubric_path)
     assignment = load_assignment(rubric.reference_path())

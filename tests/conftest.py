@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,10 @@ def fast_rubric(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def grader(fast_rubric: Path) -> Grader:
-    return Grader(GradeOptions(fast_rubric, TEST_SECRET))
+def grader(fast_rubric: Path) -> Iterator[Grader]:
+    grader = Grader(GradeOptions(fast_rubric, TEST_SECRET))
+    yield grader
+    grader.close()
 
 
 _graded: dict[str, GradeResult] = {}

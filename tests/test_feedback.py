@@ -55,7 +55,10 @@ def grade(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
         nbformat.write(new_notebook(cells=[new_code_cell(HEADER), new_code_cell(code)]), notebook)
         return _graders[key].grade(notebook).problems[0]
 
-    return run
+    yield run
+    for grader in _graders.values():
+        grader.close()
+    _graders.clear()
 
 
 DIAGNOSES = [

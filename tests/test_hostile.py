@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -50,13 +51,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def grader(world: dict[str, Path]) -> Grader:
+def grader(world: dict[str, Path]) -> Iterator[Grader]:
     options = GradeOptions(
         rubric_path=world["rubric"],
         secret=Secret(SECRET, hidden=True),
         protected_paths=(world["out"], world["secret"]),
     )
-    return Grader(options)
+    grader = Grader(options)
+    yield grader
+    grader.close()
 
 
 def grade(grader: Grader, world: dict[str, Path], name: str, attack: str) -> GradeResult:

@@ -81,3 +81,36 @@ def test_closed_channel(pipe) -> None:  # type: ignore[no-untyped-def]
     os.close(write)
     with pytest.raises(EOFError):
         protocol.receive(read, time.monotonic() + 5)
+
+
+def test_call_arguments_round_trip() -> None:
+    args = (np.arange(6.0).reshape(2, 3), 0.25, "logcosh", np.ones(2))
+    specs, arrays = protocol.encode_args(args)
+    assert [spec["kind"] for spec in specs] == ["array", "scalar", "function", "array"]
+    decoded = protocol.decode_args(specs, arrays)
+    np.testing.assert_array_equal(decoded[0], args[0])
+    assert decoded[1:3] == [0.25, "logcosh"]
+    np.testing.assert_array_equal(decoded[3], args[3])
+
+
+@pytest.mark.parametrize(
+    ("given", "flags"),
+    [
+        pytest.param({}, list(protocol.CPU_XLA_FLAGS), id="no-flags"),
+        pytest.param(
+            {"XLA_FLAGS": "--xla_dump_to=/tmp/d"},
+            ["--xla_dump_to=/tmp/d", *protocol.CPU_XLA_FLAGS],
+            id="user-flags-kept",
+        ),
+        pytest.param(
+            {"XLA_FLAGS": " ".join(protocol.CPU_XLA_FLAGS)},
+            list(protocol.CPU_XLA_FLAGS),
+            id="not-repeated",
+        ),
+    ],
+)
+def test_single_threaded_environment(given: dict[str, str], flags: list[str]) -> None:
+    env = protocol.single_threaded({"PATH": "/bin", **given})
+    assert env["XLA_FLAGS"].split() == flags
+    assert env["PATH"] == "/bin"
+    assert {env[name] for name in protocol.ONE_THREAD_ENV} == {"1"}

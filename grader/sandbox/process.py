@@ -217,6 +217,7 @@ def worker_environment(scratch: Path, platform: str) -> dict[str, str]:
         "JAX_PLATFORMS": platform,
         "JAX_ENABLE_X64": "1",
     }
+    env = protocol.single_threaded(env)
     if platform != "cpu":
         env.update({k: os.environ[k] for k in PASSED_THROUGH_ENV if k in os.environ})
     return env

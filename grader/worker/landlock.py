@@ -25,7 +25,11 @@ REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 
-SYSTEM_READ_ONLY = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/localtime")
+# /proc/cpuinfo: without it XLA's CPU backend cannot detect the processor, skips XNNPACK and runs
+# student code 2-4x slower than the baseline in the grader, which would skew every speed ratio.
+SYSTEM_READ_ONLY = (
+    "/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/localtime", "/proc/cpuinfo"
+)  # fmt: skip
 DEVICES_READ_WRITE = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 
 

@@ -1,0 +1,114 @@
+"""The autodiff baseline's stopwatch: a trusted process that times `jax.jit(jax.grad(objective))`
+exactly as a worker times student code, run as `python -m grader.timer CONFIG`.
+
+Timing the baseline inside the grader's own process made it hostage to the grader's other
+threads: while another submission's report was written or its notebook parsed, the GIL kept the
+baseline waiting and a 0.1 ms call measured 15 ms. Here, as in a worker, one thread does nothing
+but call and time, on the same interpreter and XLA flags, each call on fresh inputs
+(protocol.varied_input). No student code ever runs in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import protocol
+from grader.errors import WorkerError
+from grader.inputs import ArgValue
+
+START_TIMEOUT_S = 120.0
+
+
+class BaselineTimer:
+    """Parent side: starts the timing process once and sends it rounds to time."""
+
+    def __init__(self, reference_path: Path, device: str) -> None:
+        """Starts the process (it imports JAX meanwhile); the first round waits for it."""
+        config = json.dumps({"reference": str(reference_path), "device": device})
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-m", "grader.timer", config],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=protocol.single_threaded(os.environ),
+        )  # fmt: skip
+        self.lock = threading.Lock()
+        self.ready = False
+
+    def time(self, problem_id: str, args: Sequence[ArgValue], calls: int) -> list[float]:
+        """`calls` timed calls of the problem's baseline on `args` (varied per call), in s."""
+        specs, arrays = protocol.encode_args(args)
+        header = {"op": "time", "problem": problem_id, "args": specs, "calls": calls}
+        with self.lock:
+            self._wait_ready()
+            assert self.process.stdin is not None
+            protocol.send(self.process.stdin.fileno(), header, arrays)
+            reply, _ = self._receive(START_TIMEOUT_S)
+        if not reply.get("ok"):
+            raise WorkerError(f"the baseline timer failed: {reply.get('message')}")
+        return [float(t) for t in reply["times"]]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def _wait_ready(self) -> None:
+        if not self.ready:
+            hello, _ = self._receive(START_TIMEOUT_S)
+            if not hello.get("ok"):
+                raise WorkerError(f"the baseline timer did not start: {hello.get('message')}")
+            self.ready = True
+
+    def _receive(self, timeout_s: float) -> tuple[dict[str, Any], list[np.ndarray]]:
+        assert self.process.stdout is not None
+        try:
+            return protocol.receive(self.process.stdout.fileno(), time.monotonic() + timeout_s)
+        except (EOFError, TimeoutError, protocol.FrameError) as error:
+            self.close()
+            raise WorkerError(f"the baseline timer stopped answering ({error})") from error
+
+
+def serve(config: dict[str, Any]) -> None:
+    from grader.assignment import load_assignment
+    from grader.baseline import ReferenceSide, configure_jax
+
+    configure_jax(config["device"])
+    assignment = load_assignment(Path(config["reference"]))
+    reference = ReferenceSide()
+    request_fd, reply_fd = sys.stdin.fileno(), sys.stdout.fileno()
+    protocol.send(reply_fd, {"ok": True})
+    while True:
+        try:
+            request, arrays = protocol.receive(request_fd)
+        except EOFError:
+            return
+        try:
+            problem = assignment.problems[str(request["problem"])]
+            args = protocol.decode_args(request["args"], arrays)
+            times = reference.time_baseline(problem, args, int(request["calls"]))
+        except Exception as error:  # a broken reference or request: the parent reports it
+            protocol.send(reply_fd, {"ok": False, "message": f"{type(error).__name__}: {error}"})
+            continue
+        protocol.send(reply_fd, {"ok": True, "times": times})
+
+
+def main() -> None:
+    try:
+        serve(json.loads(sys.argv[1]))
+    except Exception as error:
+        protocol.send(sys.stdout.fileno(), {"ok": False, "message": f"{error}"})
+    sys.stdout.flush()
+    os._exit(0)  # skips XLA's teardown
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""The baseline timer: a real trusted process timing jax.jit(jax.grad(objective))."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from grader.errors import WorkerError
+from grader.rubric import default_rubric_path, load_rubric
+from grader.timer import BaselineTimer
+
+
+@pytest.fixture(scope="module")
+def timer() -> Iterator[BaselineTimer]:
+    started = BaselineTimer(load_rubric(default_rubric_path()).reference_path(), "cpu")
+    yield started
+    started.close()
+
+
+def test_times_every_call(timer: BaselineTimer) -> None:
+    X = np.random.default_rng(0).standard_normal((20, 20))
+    times = timer.time("p2_grad_eigsum", (X,), 7)
+    assert len(times) == 7 and all(0 < t < 5 for t in times)
+
+
+def test_a_bad_request_is_an_error_and_the_timer_goes_on(timer: BaselineTimer) -> None:
+    with pytest.raises(WorkerError, match="the baseline timer failed: KeyError: 'no_such'"):
+        timer.time("no_such", (np.ones(3),), 1)
+    assert len(timer.time("p2_grad_eigsum", (np.eye(4),), 2)) == 2
+
+
+def test_close_ends_the_process() -> None:
+    started = BaselineTimer(load_rubric(default_rubric_path()).reference_path(), "cpu")
+    started.close()
+    assert started.process.poll() is not None
