@@ -21,7 +21,8 @@ from grader.assignment import Problem
 from grader.errors import UsageError
 from grader.inputs import ArgValue
 
-DEVICE_PLATFORMS = {"cpu": "cpu", "gpu": "gpu"}
+# JAX's "gpu" also asks for ROCm and fails where only CUDA is installed.
+DEVICE_PLATFORMS = {"cpu": "cpu", "gpu": "cuda"}
 CACHE_ENV = "MATGRADE_CACHE_DIR"
 GRADER_CACHE = "grader-xla"
 
@@ -43,7 +44,9 @@ def configure_jax(device: str) -> str:
         first = jax.devices()[0]
     except RuntimeError as error:
         hint = " (install a GPU build of jaxlib, e.g. jax[cuda12])" if device == "gpu" else ""
-        raise UsageError(f"--device {device}: JAX found no such device here{hint}") from error
+        raise UsageError(
+            f"--device {device}: JAX found no such device here{hint}: {error}"
+        ) from error
     return f"{first.platform}:{getattr(first, 'device_kind', '')}".rstrip(":")
 
 
@@ -52,6 +55,8 @@ def start_jax(device: str) -> Any:
     not started yet (timing processes get them from their environment, see BaselineTimer)."""
     platform = DEVICE_PLATFORMS[device]
     os.environ.update(protocol.single_threaded(os.environ))
+    if platform != "cpu":
+        os.environ.update(protocol.GPU_ENV)
     import jax
 
     jax.config.update("jax_platforms", platform)

@@ -88,12 +88,18 @@ class Lane:
 
 
 class Lanes:
-    """One lane per core this process may use; a grading takes the least busy lane."""
+    """One lane per core this process may use; a grading takes the least busy lane.
 
-    def __init__(self) -> None:
+    With `one_gate`, all lanes share one gate: on a GPU, which every lane's timing would share,
+    timing phases run one at a time (four at once raised one answer's ratio from 4.7 to 8.6).
+    """
+
+    def __init__(self, one_gate: bool = False) -> None:
         cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         self.all_cpus = set(cpus)
-        self.lanes = [Lane(cpu) for cpu in cpus] or [Lane(None)]
+        gate = CpuGate()
+        self.lanes = [Lane(cpu, gate) if one_gate else Lane(cpu) for cpu in cpus]
+        self.lanes = self.lanes or [Lane(None, gate)]
         self._lock = threading.Lock()
 
     @contextmanager

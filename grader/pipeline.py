@@ -27,6 +27,7 @@ from grader import __version__, protocol
 from grader.assignment import Assignment, Problem, load_assignment
 from grader.autodiff_check import find_autodiff
 from grader.baseline import (
+    DEVICE_PLATFORMS,
     GRADER_CACHE,
     WORKER_CACHE,
     ReferenceSide,
@@ -91,8 +92,8 @@ class GradingStopped(Exception):
 class RunControl:
     """What concurrent gradings share: the lanes (cores), the stop signal, the live workers."""
 
-    def __init__(self) -> None:
-        self.lanes = Lanes()
+    def __init__(self, one_gate: bool = False) -> None:
+        self.lanes = Lanes(one_gate)
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._sessions: set[WorkerSession] = set()
@@ -217,7 +218,7 @@ class Grader:
             hidden += (root / GRADER_CACHE,)  # compiled reference closed forms
         confinement = detect_layers(options.disabled_layers)
         self.worker_config = worker_config_for(self.rubric, options.device, confinement, hidden)
-        self.control = RunControl()
+        self.control = RunControl(one_gate=options.device != "cpu")
         self.rubric_sha256 = rubric_digest(self.rubric)
         self.sandbox = verify_sandbox(self.worker_config, options.required)
         cache = warm_worker_cache(self.rubric, options.device, confinement)
@@ -488,10 +489,15 @@ class StudentRun:
 
         try:
             with self.session.lane.gate.exclusive():
-                outcome = measure_speed(student, baseline, case_for_round, timing, CORES)
+                outcome = measure_speed(
+                    student, baseline, case_for_round, timing, CORES, self._worker_cpu_seconds
+                )
         except (WorkerTimeout, WorkerDied, _TimingFailed) as error:
             return None, f"Not timed at {where}: {error}; no speed points."
         return outcome, ""
+
+    def _worker_cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.session.ensure().process.pid)
 
     def _student_round(
         self, problem: Problem, rubric: ProblemRubric, function: str, case: Case, calls: int
@@ -504,15 +510,13 @@ class StudentRun:
             for v in case.args
         )
         expected = self.grader.reference.expected(problem, last_input) if calls else None
-        worker = self.session.ensure()
-        cpu_before = tree_cpu_seconds(worker.process.pid)
+        self.session.ensure()
         started = time.monotonic()
         # Rounds are sized to last budget_s / min_repeats; far longer means a cheat or a stall.
         budget = rubric.timing.budget_s if rubric.timing else 0.0
         timeout = rubric.limits.time_limit_s + ROUND_TIMEOUT_BUDGETS * budget
         reply, outputs = self.session.request(header, arrays, timeout)
         wall = time.monotonic() - started
-        cpu = tree_cpu_seconds(worker.process.pid) - cpu_before
         times = _valid_times(reply, calls)
         problem_text = None
         if expected is not None:
@@ -522,7 +526,7 @@ class StudentRun:
             else:
                 comparison = compare(outputs[0], expected, tolerance.rtol, tolerance.atol)
                 problem_text = None if comparison.passed else comparison.message
-        return Round(times, wall, cpu, problem_text)
+        return Round(times, wall, problem_text)
 
 
 def _valid_times(reply: Mapping[str, Any], calls: int) -> list[float]:
@@ -589,7 +593,7 @@ def worker_config_for(
     memory = max(limit.memory_mb for limit in limits)
     cpu = int(sum(limit.time_limit_s for limit in limits) * 4 + 120)
     return WorkerConfig(
-        platform=device,
+        platform=DEVICE_PLATFORMS[device],
         memory_mb=memory,
         cpu_s=cpu,
         confinement=confinement,

@@ -179,6 +179,11 @@ CPU_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_thr
 ONE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+# On a GPU, JAX takes 75% of the card's memory per process at start-up; the grader, the timer and
+# the workers share one card, so each takes only what it uses.
+GPU_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+
+
 def single_threaded(env: Mapping[str, str]) -> dict[str, str]:
     """`env` with one compute thread per process; XLA flags already there are kept."""
     flags = env.get("XLA_FLAGS", "").split()

@@ -20,7 +20,7 @@ from grader.inputs import Case
 from grader.rubric import Timing
 from grader.scoring import TimingOutcome
 
-MAX_CALLS = 1000
+MAX_CALLS = 200
 # Reported time falls below the parent's wall time by the costs of a round outside the calls:
 # receiving fresh inputs (measured with empty rounds; a worker could inflate those, so they
 # count up to a cap), varying them before each call and returning the last output (not
@@ -38,7 +38,6 @@ class Round:
 
     reported_s: list[float]
     wall_s: float
-    cpu_s: float | None = None
     output_problem: str | None = None
 
 
@@ -50,7 +49,7 @@ def calls_for(seconds_per_call: float, target_s: float) -> int:
     return max(1, min(MAX_CALLS, math.ceil(target_s / max(seconds_per_call, 1e-7))))
 
 
-def integrity_problem(round_: Round, overhead_s: float, cores: int) -> str | None:
+def integrity_problem(round_: Round, overhead_s: float) -> str | None:
     """Why the parent does not believe this round's report, or None when it does."""
     if round_.output_problem:
         return f"the timed calls returned a wrong result ({round_.output_problem})"
@@ -62,10 +61,15 @@ def integrity_problem(round_: Round, overhead_s: float, cores: int) -> str | Non
             f"the function reported {reported * 1e3:.3g} ms but the grader measured "
             f"{observed * 1e3:.3g} ms (was the clock patched?)"
         )
-    if round_.cpu_s is not None and round_.cpu_s > round_.wall_s * cores * CPU_SLACK + 0.05:
+    return None
+
+
+def cpu_problem(cpu_s: float, wall_s: float, cores: int) -> str | None:
+    """Why the worker's CPU time over a timing phase does not fit its rounds' wall time (work
+    done by helpers), or None. Checked per phase: counting a process tree's CPU reads /proc."""
+    if cpu_s > wall_s * cores * CPU_SLACK + 0.05:
         return (
-            f"the worker used {round_.cpu_s:.3g} s of CPU in {round_.wall_s:.3g} s of wall "
-            f"time on {cores} cores"
+            f"the worker used {cpu_s:.3g} s of CPU in {wall_s:.3g} s of wall time on {cores} cores"
         )
     return None
 
@@ -76,12 +80,22 @@ def measure_speed(
     case_for_round: Callable[[int], Case],
     spec: Timing,
     cores: int,
+    cpu_seconds: Callable[[], float],
 ) -> TimingOutcome:
-    """Round 0 calibrates (overhead, calls per round); rounds 1..min_repeats are measured."""
+    """Round 0 calibrates (overhead, calls per round); rounds 1..min_repeats are measured.
+    `cpu_seconds` reads the CPU time used so far by the worker and all it started."""
+    walls: list[float] = []
+
+    def timed_student(case: Case, calls: int) -> Round:
+        round_ = student(case, calls)
+        walls.append(round_.wall_s)
+        return round_
+
+    cpu_before = cpu_seconds()
     first = case_for_round(0)
-    overhead = min(MAX_OVERHEAD_S, *(student(first, 0).wall_s for _ in range(3)))
-    student(first, 2)  # compiles what varying the inputs needs, outside any measurement
-    once = student(first, 1)
+    overhead = min(MAX_OVERHEAD_S, *(timed_student(first, 0).wall_s for _ in range(3)))
+    timed_student(first, 2)  # compiles what varying the inputs needs, outside any measurement
+    once = timed_student(first, 1)
     # The parent's clock bounds the calibration too: a patched clock must not buy 1000 calls.
     student_once = max(min(once.reported_s), once.wall_s - overhead)
     baseline_once = min(baseline(first, 2))
@@ -93,8 +107,8 @@ def measure_speed(
     flagged = None
     for index in range(1, spec.min_repeats + 1):
         case = case_for_round(index)
-        round_ = student(case, calls)
-        flagged = flagged or integrity_problem(round_, overhead, cores)
+        round_ = timed_student(case, calls)
+        flagged = flagged or integrity_problem(round_, overhead)
         students.append(min(round_.reported_s))
         baselines.append(min(baseline(case, baseline_calls)))
     # Noise only ever adds time (interrupts, other processes, cache misses), so the fastest
@@ -102,6 +116,7 @@ def measure_speed(
     # measurements taken moments apart, so drifts of the machine cancel; the median over rounds
     # drops the odd disturbed round.
     ratios = [s / b for s, b in zip(students, baselines, strict=True)]
+    flagged = flagged or cpu_problem(cpu_seconds() - cpu_before, sum(walls), cores)
     return TimingOutcome(
         student_s=statistics.median(students),
         baseline_s=statistics.median(baselines),

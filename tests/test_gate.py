@@ -42,3 +42,9 @@ def test_concurrent_gradings_take_different_lanes_while_cores_last() -> None:
         assert first.cpu != second.cpu
     with lanes.take() as again:
         assert again.gradings == 1
+
+
+def test_on_a_gpu_all_lanes_share_one_gate() -> None:
+    lanes = Lanes(one_gate=True)
+    assert len({id(lane.gate) for lane in lanes.lanes}) == 1
+    assert len({id(lane.gate) for lane in Lanes().lanes}) == len(Lanes().lanes)

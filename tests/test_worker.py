@@ -174,3 +174,12 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_workers_share_one_memory_layout(worker) -> None:  # type: ignore[no-untyped-def]
+    from grader.sandbox.process import _fixed_layout
+
+    if not _fixed_layout():
+        pytest.skip("setarch -R is refused here")
+    personality = int(Path(f"/proc/{worker.process.pid}/personality").read_text(), 16)
+    assert personality & 0x0040000  # ADDR_NO_RANDOMIZE

@@ -23,7 +23,16 @@ from pathlib import Path
 LAYERS = ("limits", "landlock", "seccomp", "namespaces", "uid", "cgroup")
 UNPRIVILEGED_UID = 65534
 TASKS_MAX = 512  # XLA starts a thread per core and a few pools; threads count as tasks
-NAMESPACE_FLAGS = ["--pid", "--fork", "--kill-child", "--net", "--ipc", "--uts", "--mount"]
+NAMESPACE_FLAGS = [
+    "--pid",
+    "--fork",
+    "--kill-child",
+    "--net",
+    "--ipc",
+    "--uts",
+    "--mount",
+    "--mount-proc",
+]
 SCRATCH_TMPFS_MB = 256
 
 

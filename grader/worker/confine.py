@@ -28,9 +28,15 @@ def confine(config: dict[str, Any], scratch: str) -> dict[str, str]:
     if config.get("landlock"):
         hidden = [*grader_paths(), *config.get("hidden", [])]
         readable = landlock.runtime_paths()
+        devices: list[str] = []
+        if config.get("platform", "cpu") != "cpu":
+            gpu_readable, devices = landlock.gpu_paths()
+            readable += gpu_readable
         if config.get("cache_dir"):
             readable.append(str(config["cache_dir"]))
-        report["landlock"] = _attempt(lambda: landlock.restrict(readable, [scratch], hidden))
+        report["landlock"] = _attempt(
+            lambda: landlock.restrict(readable, [scratch], hidden, devices)
+        )
     return report
 
 

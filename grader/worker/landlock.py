@@ -10,6 +10,7 @@ worker cannot signal processes outside its domain or reach their abstract unix s
 from __future__ import annotations
 
 import ctypes
+import glob
 import os
 import sys
 from collections.abc import Iterable
@@ -31,6 +32,10 @@ SYSTEM_READ_ONLY = (
     "/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/localtime", "/proc/cpuinfo"
 )  # fmt: skip
 DEVICES_READ_WRITE = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
+# What CUDA reads and opens after start-up (drivers, topology, the device files it drives with
+# ioctl); only for GPU workers.
+GPU_READ_ONLY = ("/proc/driver/nvidia", "/sys", "/usr/local/nvidia", "/usr/local/cuda")
+GPU_DEVICE_PATTERNS = ("/dev/nvidia*", "/dev/nvidia-caps")
 
 
 class RulesetAttr(ctypes.Structure):
@@ -67,8 +72,14 @@ def fs_rights(abi: int) -> int:
     return rights
 
 
-def restrict(read_only: Iterable[str], read_write: Iterable[str], hidden: Iterable[str]) -> int:
-    """Apply the ruleset to this process and its future children; returns the ABI used."""
+def restrict(
+    read_only: Iterable[str],
+    read_write: Iterable[str],
+    hidden: Iterable[str],
+    devices: Iterable[str] = (),
+) -> int:
+    """Apply the ruleset to this process and its future children; returns the ABI used.
+    `devices` may be opened read-write and driven with ioctl (GPUs)."""
     abi = abi_version()
     if abi == 0:
         raise OSError("Landlock is not supported by this kernel")
@@ -93,11 +104,19 @@ def restrict(read_only: Iterable[str], read_write: Iterable[str], hidden: Iterab
             _allow(ruleset, os.path.realpath(path), handled)
         for path in DEVICES_READ_WRITE:
             _allow(ruleset, path, READ_FILE | WRITE_FILE)
+        for path in devices:
+            _allow(ruleset, path, (READ_FILE | WRITE_FILE | IOCTL_DEV) & handled)
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
         _check(_libc.syscall(SYS_RESTRICT_SELF, ruleset, 0))
     finally:
         os.close(ruleset)
     return abi
+
+
+def gpu_paths() -> tuple[list[str], list[str]]:
+    """(read-only paths, device files) a GPU worker needs, those present here."""
+    devices = sorted({path for pattern in GPU_DEVICE_PATTERNS for path in glob.glob(pattern)})
+    return [path for path in GPU_READ_ONLY if os.path.exists(path)], devices
 
 
 def runtime_paths() -> list[str]:

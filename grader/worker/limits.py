@@ -23,8 +23,11 @@ def apply_limits(config: dict[str, Any]) -> None:
     _set(resource.RLIMIT_CPU, int(config["cpu_s"]), int(config["cpu_s"]) + 5)
     _set(resource.RLIMIT_FSIZE, int(config["file_mb"]) * MIB)
     _set(resource.RLIMIT_NOFILE, 256)
-    _set(resource.RLIMIT_DATA, memory)
-    _set(resource.RLIMIT_AS, memory + ADDRESS_SPACE_SLACK)
+    if config.get("platform", "cpu") == "cpu":
+        # CUDA maps tens of GB of address space for unified memory at start-up, so on a GPU
+        # these limits would stop every worker; there the cgroup layer caps host memory.
+        _set(resource.RLIMIT_DATA, memory)
+        _set(resource.RLIMIT_AS, memory + ADDRESS_SPACE_SLACK)
     _prctl(PR_SET_PDEATHSIG, SIGKILL)
     # Orphaned grandchildren re-parent to the worker instead of init, so the parent can find
     # and kill the whole tree by walking parent links from the worker.
@@ -34,9 +37,9 @@ def apply_limits(config: dict[str, Any]) -> None:
 def set_memory_limit(memory_mb: int) -> None:
     """Lower the soft data limit for one problem (the hard limit stays the worker-wide cap)."""
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    soft = memory_mb * MIB
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
+    if hard == resource.RLIM_INFINITY:
+        return  # no worker-wide data limit (a GPU worker): nothing to lower
+    soft = min(memory_mb * MIB, hard)
     resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
 
