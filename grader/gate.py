@@ -102,6 +102,12 @@ class Lanes:
         self.lanes = self.lanes or [Lane(None, gate)]
         self._lock = threading.Lock()
 
+    def spare_cpus(self, lane: Lane) -> set[int]:
+        """The lane's core and those of lanes no grading holds, for a grading's helper threads."""
+        with self._lock:
+            cpus = {other.cpu for other in self.lanes if other.gradings == 0 or other is lane}
+        return {cpu for cpu in cpus if cpu is not None}
+
     @contextmanager
     def take(self) -> Iterator[Lane]:
         """Pin the calling thread (and what it starts from now on) to the least busy lane."""
@@ -117,3 +123,9 @@ class Lanes:
                 os.sched_setaffinity(0, self.all_cpus)
             with self._lock:
                 lane.gradings -= 1
+
+
+def pin_thread(cpus: set[int]) -> None:
+    """Pin the calling thread to `cpus` (no change where empty: nothing to pin to)."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)

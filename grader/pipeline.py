@@ -36,7 +36,7 @@ from grader.baseline import (
 )
 from grader.compare import compare, matches
 from grader.errors import RubricError, SandboxError, UsageError
-from grader.gate import Lane, Lanes
+from grader.gate import Lane, Lanes, pin_thread
 from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case
 from grader.models import ExtractionNote, GradeResult, MatchedBy, ProblemResult, SandboxReport
 from grader.notebook import Extraction, InvalidNotebook, code_cells, extract, read_notebook
@@ -228,12 +228,17 @@ class Grader:
         self._timers_lock = threading.Lock()
 
     def timer(self, lane: Lane) -> BaselineTimer:
-        """The lane's baseline timer. Started by the lane's first grading, pinned to the lane
-        like the thread that starts it, and importing JAX while the first worker does."""
+        """The lane's baseline timer, started by the lane's first grading: it imports JAX while
+        the first worker does, on an idle core where there is one, then stays on the lane's."""
         with self._timers_lock:
             if id(lane) not in self._timers:
                 reference = self.rubric.reference_path()
-                self._timers[id(lane)] = BaselineTimer(reference, self.options.device)
+                pin_thread(self.control.lanes.spare_cpus(lane))  # its JAX import may spread
+                try:
+                    timer = BaselineTimer(reference, self.options.device, lane.cpu)
+                finally:
+                    pin_thread({lane.cpu} if lane.cpu is not None else set())
+                self._timers[id(lane)] = timer
             return self._timers[id(lane)]
 
     def close(self) -> None:
@@ -328,7 +333,12 @@ class StudentRun:
 
     def grade_all(self) -> list[ProblemResult]:
         """Correctness for every problem first, then timing, once nothing else uses the CPU."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference") as pool:
+        # The reference answers are computed while the worker compiles: on a core of their own
+        # where one is idle (a lone notebook), else on the lane's.
+        cpus = self.grader.control.lanes.spare_cpus(self.session.lane)
+        with ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="reference", initializer=pin_thread, initargs=(cpus,)
+        ) as pool:
             self.expected = self._reference_answers(pool)
             self.session.ensure()
             measurements = self._check_all()

@@ -74,7 +74,7 @@ class Timing(_Strict):
     sizes: dict[str, int]
     min_repeats: int = Field(default=5, ge=1, le=100)
     budget_s: float = Field(
-        default=0.3, gt=0, description="Student time spent on timing repeats, roughly."
+        default=0.2, gt=0, description="Student time spent on timing repeats, roughly."
     )
 
 

@@ -32,8 +32,9 @@ START_TIMEOUT_S = 120.0
 class BaselineTimer:
     """Parent side: starts the timing process once and sends it rounds to time."""
 
-    def __init__(self, reference_path: Path, device: str) -> None:
-        """Starts the process (it imports JAX meanwhile); the first round waits for it."""
+    def __init__(self, reference_path: Path, device: str, cpu: int | None = None) -> None:
+        """Starts the process (it imports JAX meanwhile, on whatever cores the caller may use);
+        the first round waits for it and then pins it to `cpu`, where its rounds run."""
         config = json.dumps({"reference": str(reference_path), "device": device})
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-m", "grader.timer", config],
@@ -42,6 +43,7 @@ class BaselineTimer:
         )  # fmt: skip
         self.lock = threading.Lock()
         self.ready = False
+        self.cpu = cpu
 
     def time(self, problem_id: str, args: Sequence[ArgValue], calls: int) -> list[float]:
         """`calls` timed calls of the problem's baseline on `args` (varied per call), in s."""
@@ -66,6 +68,9 @@ class BaselineTimer:
             hello, _ = self._receive(START_TIMEOUT_S)
             if not hello.get("ok"):
                 raise WorkerError(f"the baseline timer did not start: {hello.get('message')}")
+            if self.cpu is not None:
+                for thread in os.listdir(f"/proc/{self.process.pid}/task"):
+                    os.sched_setaffinity(int(thread), {self.cpu})
             self.ready = True
 
     def _receive(self, timeout_s: float) -> tuple[dict[str, Any], list[np.ndarray]]:

@@ -48,3 +48,12 @@ def test_on_a_gpu_all_lanes_share_one_gate() -> None:
     lanes = Lanes(one_gate=True)
     assert len({id(lane.gate) for lane in lanes.lanes}) == 1
     assert len({id(lane.gate) for lane in Lanes().lanes}) == len(Lanes().lanes)
+
+
+def test_helpers_of_a_lone_grading_may_use_the_idle_cores() -> None:
+    lanes = Lanes()
+    with lanes.take() as lane:
+        assert lanes.spare_cpus(lane) == lanes.all_cpus
+        if len(lanes.lanes) > 1:
+            with lanes.take() as other:
+                assert lanes.spare_cpus(lane) == lanes.all_cpus - {other.cpu}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -35,3 +36,13 @@ def test_close_ends_the_process() -> None:
     started = BaselineTimer(load_rubric(default_rubric_path()).reference_path(), "cpu")
     started.close()
     assert started.process.poll() is not None
+
+
+def test_the_timer_runs_on_its_lanes_core() -> None:
+    cpu = max(os.sched_getaffinity(0))
+    started = BaselineTimer(load_rubric(default_rubric_path()).reference_path(), "cpu", cpu)
+    try:
+        started.time("p2_grad_eigsum", (np.eye(4),), 1)
+        assert os.sched_getaffinity(started.process.pid) == {cpu}
+    finally:
+        started.close()
