@@ -1,12 +1,10 @@
 """The autodiff baseline's stopwatch: a trusted process that times `jax.jit(jax.grad(objective))`
 exactly as a worker times student code, run as `python -m grader.timer CONFIG`.
 
-Timing the baseline inside the grader's own process made it hostage to the grader's other
-threads: while another submission's report was written or its notebook parsed, the GIL kept the
-baseline waiting and a 0.1 ms call measured 15 ms. Here, as in a worker, one thread does nothing
-but call and time, on the same interpreter and XLA flags, each call on fresh inputs
-(protocol.varied_input). No student code ever runs in this process.
-"""
+The baseline is timed under the students' conditions: a process of its own (not the grader's,
+whose other threads do unrelated work), one per lane, pinned to the core where that lane's
+workers run, with the same interpreter, XLA and BLAS threading, and fresh inputs for every call
+(protocol.varied_input). No student code ever runs in this process."""
 
 from __future__ import annotations
 
