@@ -231,7 +231,8 @@ class Grader:
         """The lane's baseline timer, started by the lane's first grading: it imports JAX while
         the first worker does, on an idle core where there is one, then stays on the lane's."""
         with self._timers_lock:
-            if id(lane) not in self._timers:
+            running = self._timers.get(id(lane))
+            if running is None or running.process.poll() is not None:  # a dead one is replaced
                 reference = self.rubric.reference_path()
                 pin_thread(self.control.lanes.spare_cpus(lane))  # its JAX import may spread
                 try:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from grader.errors import WorkerError
+from grader.pipeline import Grader
 from grader.rubric import default_rubric_path, load_rubric
 from grader.timer import BaselineTimer
 
@@ -46,3 +47,10 @@ def test_the_timer_runs_on_its_lanes_core() -> None:
         assert os.sched_getaffinity(started.process.pid) == {cpu}
     finally:
         started.close()
+
+
+def test_a_grader_replaces_a_timer_that_died(grader: Grader) -> None:
+    lane = grader.control.lanes.lanes[0]
+    first = grader.timer(lane)
+    first.close()
+    assert grader.timer(lane) is not first
