@@ -177,9 +177,9 @@ def _alive(pid: int) -> bool:
 
 
 def test_workers_share_one_memory_layout(worker) -> None:  # type: ignore[no-untyped-def]
-    from grader.sandbox.process import _fixed_layout
+    from grader.sandbox.process import fixed_layout_prefix
 
-    if not _fixed_layout():
+    if not fixed_layout_prefix():
         pytest.skip("setarch -R is refused here")
     personality = int(Path(f"/proc/{worker.process.pid}/personality").read_text(), 16)
     assert personality & 0x0040000  # ADDR_NO_RANDOMIZE

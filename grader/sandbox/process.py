@@ -165,8 +165,9 @@ def launch_worker(config: WorkerConfig) -> Worker:
     reply_read, reply_write = os.pipe()
     boot = config.boot_message(request_read, reply_write)
     command = [sys.executable, "-I", "-m", "grader.worker", json.dumps(boot)]
+    prefix = [*fixed_layout_prefix(), *confinement.command_prefix, *_drop_privileges(confinement)]
     process = subprocess.Popen(
-        [*_fixed_layout(), *confinement.command_prefix, *_drop_privileges(confinement), *command],
+        [*prefix, *command],
         env=worker_environment(scratch, config.platform),
         cwd=scratch,
         stdin=subprocess.DEVNULL,
@@ -188,7 +189,7 @@ _worker_count = itertools.count()
 
 
 @functools.cache
-def _fixed_layout() -> list[str]:
+def fixed_layout_prefix() -> list[str]:
     """Start the worker without address-space randomisation, where util-linux can.
 
     Eager student code runs at speeds that depend on where its buffers land: with random
