@@ -101,6 +101,17 @@ def ratio_spread(out: Path) -> dict[str, tuple[float, float]]:
     return spread
 
 
+def discarded_rounds(out: Path) -> tuple[int, int]:
+    """Rounds measured in busy spells and measured again, and rounds used, over the batch."""
+    timings = [
+        problem["timing"]
+        for path in out.glob("student*.json")
+        for problem in json.loads(path.read_text())["problems"]
+        if problem["timing"]
+    ]
+    return sum(t["discarded"] for t in timings), sum(t["repeats"] for t in timings)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=100)
@@ -118,6 +129,8 @@ def main() -> None:
             for problem_id, (median, spread) in ratio_spread(root / "out").items():
                 print(f"  {problem_id:22} speed ratio median {median:8.3g}, "
                       f"(p90 - p10) / median {spread:6.1%}", flush=True)  # fmt: skip
+            discarded, used = discarded_rounds(root / "out")
+            print(f"  rounds measured again after a busy spell: {discarded} (rounds used: {used})")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def grade_copies(count: int, jobs: int, options: list[str]) -> dict[str, list[tu
             for problem in json.loads(path.read_text())["problems"]:
                 timing = problem["timing"]
                 if timing:
-                    times = (timing["student_s"], timing["baseline_s"], timing["ratio"])
+                    times = (timing["student_s"], timing["baseline_s"], timing["ratio"],
+                             timing["discarded"])  # fmt: skip
                     rows.setdefault(problem["id"], []).append(times)
     return rows
 
@@ -50,10 +51,10 @@ def main() -> None:
     parser.add_argument("options", nargs="*", help="passed to matgrade (after --)")
     args = parser.parse_args()
     for problem_id, rows in grade_copies(args.count, args.jobs, args.options).items():
-        students, baselines, ratios = zip(*rows, strict=True)
+        students, baselines, ratios, discarded = zip(*rows, strict=True)
         deciles = statistics.quantiles(ratios, n=10)
         spread = (deciles[-1] - deciles[0]) / statistics.median(ratios)
-        print(f"{problem_id}: ratio spread {spread:.1%}")
+        print(f"{problem_id}: ratio spread {spread:.1%}, rounds measured again {sum(discarded)}")
         print("  student ms ", " ".join(f"{s * 1e3:.3g}" for s in students))
         print("  baseline ms", " ".join(f"{b * 1e3:.3g}" for b in baselines))
         print("  ratio      ", " ".join(f"{r:.3g}" for r in ratios))

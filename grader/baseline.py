@@ -54,7 +54,7 @@ def start_jax(device: str) -> Any:
     """Import JAX for `device` in float64, with the workers' XLA flags where JAX's backend has
     not started yet (timing processes get them from their environment, see BaselineTimer)."""
     platform = DEVICE_PLATFORMS[device]
-    os.environ.update(protocol.single_threaded(os.environ))
+    os.environ.update(protocol.timing_environment(os.environ))
     if platform != "cpu":
         os.environ.update(protocol.GPU_ENV)
     import jax

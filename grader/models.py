@@ -47,6 +47,11 @@ class Timing(_Model):
     )
     size: dict[str, int] = Field(default_factory=dict, description="Sizes the timing used.")
     repeats: int = Field(default=0, description="Interleaved repetitions behind each median.")
+    discarded: int = Field(
+        default=0,
+        description="Repetitions measured while the machine was busy (the baseline ran over 10% "
+        "slower than its fastest) and left out.",
+    )
     flagged: str | None = Field(
         default=None, description="Why the grader did not trust this timing (no speed points)."
     )

@@ -40,6 +40,7 @@ class TimingOutcome:
     baseline_s: float
     size: Mapping[str, int]
     repeats: int
+    discarded: int = 0  # rounds measured in a busy spell of the machine and left out
     flagged: str | None = None
     ratio: float | None = None  # median of per-round ratios; else student_s / baseline_s
 
@@ -136,6 +137,7 @@ def _timing_model(timing: TimingOutcome | None) -> Timing | None:
         ratio=timing.ratio if timing.ratio is not None else timing.student_s / timing.baseline_s,
         size=dict(timing.size),
         repeats=timing.repeats,
+        discarded=timing.discarded,
         flagged=timing.flagged,
     )
 

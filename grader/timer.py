@@ -37,7 +37,7 @@ class BaselineTimer:
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-m", "grader.timer", config],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=protocol.single_threaded(os.environ),
+            env=protocol.timing_environment(os.environ),
         )  # fmt: skip
         self.lock = threading.Lock()
         self.ready = False

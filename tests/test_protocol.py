@@ -94,23 +94,28 @@ def test_call_arguments_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
-    ("given", "flags"),
+    ("given", "flags", "tunables"),
     [
-        pytest.param({}, list(protocol.CPU_XLA_FLAGS), id="no-flags"),
+        pytest.param({}, list(protocol.CPU_XLA_FLAGS), list(protocol.STEADY_MALLOC_TUNABLES),
+                     id="nothing-given"),
         pytest.param(
-            {"XLA_FLAGS": "--xla_dump_to=/tmp/d"},
+            {"XLA_FLAGS": "--xla_dump_to=/tmp/d", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"},
             ["--xla_dump_to=/tmp/d", *protocol.CPU_XLA_FLAGS],
-            id="user-flags-kept",
+            ["glibc.malloc.arena_max=2", *protocol.STEADY_MALLOC_TUNABLES],
+            id="given-kept",
         ),
         pytest.param(
-            {"XLA_FLAGS": " ".join(protocol.CPU_XLA_FLAGS)},
+            {"XLA_FLAGS": " ".join(protocol.CPU_XLA_FLAGS),
+             "GLIBC_TUNABLES": ":".join(protocol.STEADY_MALLOC_TUNABLES)},
             list(protocol.CPU_XLA_FLAGS),
+            list(protocol.STEADY_MALLOC_TUNABLES),
             id="not-repeated",
         ),
     ],
-)
-def test_single_threaded_environment(given: dict[str, str], flags: list[str]) -> None:
-    env = protocol.single_threaded({"PATH": "/bin", **given})
+)  # fmt: skip
+def test_timing_environment(given: dict[str, str], flags: list[str], tunables: list[str]) -> None:
+    env = protocol.timing_environment({"PATH": "/bin", **given})
     assert env["XLA_FLAGS"].split() == flags
+    assert env["GLIBC_TUNABLES"].split(":") == tunables
     assert env["PATH"] == "/bin"
     assert {env[name] for name in protocol.ONE_THREAD_ENV} == {"1"}

@@ -238,7 +238,7 @@ def worker_environment(scratch: Path, platform: str) -> dict[str, str]:
         "JAX_PLATFORMS": platform,
         "JAX_ENABLE_X64": "1",
     }
-    env = protocol.single_threaded(env)
+    env = protocol.timing_environment(env)
     if platform != "cpu":
         env.update(protocol.GPU_ENV)
         env.update({k: os.environ[k] for k in PASSED_THROUGH_ENV if k in os.environ})
