@@ -114,9 +114,10 @@ def disturbances(pairs: list[Pair]) -> list[float]:
 
 
 def distrust(pairs: list[Pair]) -> str | None:
-    """Why the phase's timing is not believed: most of its rounds were not. One round alone can
-    miss its wall-time check honestly (the grader's thread waited for the GIL while another
-    traced JAX code); a patched clock or remembered answers fail every round."""
+    """Why the phase's timing is not believed: half of its rounds or more were not. One round
+    alone can miss its wall-time check honestly (seen once in the test suite, with other
+    gradings in the grader's other threads); a patched clock or remembered answers fail every
+    round."""
     problems = [pair.problem for pair in pairs if pair.problem]
     return problems[0] if 2 * len(problems) >= len(pairs) else None
 

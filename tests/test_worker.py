@@ -71,6 +71,17 @@ def lying_tuple(x):
 def objects(x):
     import numpy as np
     return np.array([object()], dtype=object)
+
+def page_faults_per_call(x):
+    import resource
+    a = jnp.ones((300, 300))
+    step = lambda: (2 * (a @ a - a) @ a.T + 0.5 * a).block_until_ready()
+    for _ in range(20):
+        step()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        step()
+    return jnp.array([(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20])
 """
 
 
@@ -115,6 +126,13 @@ def test_environment_is_scrubbed_and_float64_on(worker) -> None:  # type: ignore
     assert set(reply["output"].split()) == given | set_by_jax
     _, arrays = call(worker, "is_x64")
     assert bool(arrays[0])
+
+
+def test_freed_memory_stays_in_the_worker(worker) -> None:  # type: ignore[no-untyped-def]
+    # Given back to the kernel, every 720 KB intermediate was faulted in again on the next call
+    # (~400 faults per call of this code); timing would measure the kernel, not the student.
+    _, arrays = call(worker, "page_faults_per_call")
+    assert arrays[0][0] < 100
 
 
 @pytest.mark.parametrize(
