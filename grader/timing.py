@@ -76,8 +76,8 @@ def cpu_problem(cpu_s: float, wall_s: float, cores: int) -> str | None:
 
 
 # A shared machine has busy spells in which everything runs slower, eager student code (more
-# memory traffic) often far more than the fused baseline: a phase measured in one came out 10-40%
-# high. On this VM they took 11% of an idle minute, mostly 0.1-0.3 s long, some 2 s
+# memory traffic) often far more than the fused baseline: a phase measured in one came out 10-60%
+# high. On this VM they took 10-20% of the time, mostly 0.1-0.3 s long, some over 1 s
 # (benchmarks/busy_spells.py). Since noise only ever adds time, the phase's fastest rounds tell
 # them: a pair of rounds is quiet when its student round and the baseline rounds on both sides of
 # it each ran within QUIET_SLACK of their side's fastest round. Pairs are measured until
@@ -101,10 +101,11 @@ class Pair:
 
 
 def disturbances(pairs: list[Pair]) -> list[float]:
-    """Per pair, how much slower than the phase's fastest rounds it ran (1.0: not at all;
-    infinite for a round that is not believed)."""
-    student = min(pair.student_s for pair in pairs)
-    baseline = min(pair.baseline_s for pair in pairs)
+    """Per pair, how much slower than the phase's fastest believed rounds it ran (1.0: not at
+    all; infinite for a round that is not believed)."""
+    believed = [pair for pair in pairs if not pair.problem] or pairs
+    student = min(pair.student_s for pair in believed)
+    baseline = min(pair.baseline_s for pair in believed)
     return [
         math.inf
         if pair.problem

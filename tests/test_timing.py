@@ -80,6 +80,17 @@ def test_one_round_the_grader_observed_stalling_is_left_out_not_flagged() -> Non
     assert outcome.ratio == pytest.approx(2.0)
 
 
+def test_rounds_with_a_patched_clock_are_never_used() -> None:
+    # Two of the first five rounds claim 100x less time than the grader saw.
+    def student(case: Case, calls: int) -> Round:
+        times = [2e-2] * calls
+        return Round([t / 100 for t in times] if case.index in (2, 4) else times, sum(times))
+
+    outcome = measure(student, baseline_at(lambda r: 1e-2))
+    assert (outcome.flagged, outcome.discarded) == (None, 2)
+    assert outcome.ratio == pytest.approx(2.0)
+
+
 def test_the_median_round_ignores_one_disturbed_student_round() -> None:
     outcome = measure(honest(lambda r: 5e-3 if r == 4 else 2e-4), baseline_at(lambda r: 1e-4))
     assert outcome.ratio == pytest.approx(2.0)
