@@ -49,8 +49,9 @@ class Timing(_Model):
     repeats: int = Field(default=0, description="Interleaved repetitions behind each median.")
     discarded: int = Field(
         default=0,
-        description="Repetitions measured while the machine was busy (the baseline ran over 10% "
-        "slower than its fastest) and left out.",
+        description="Repetitions left out and measured again: run in a busy spell of the machine "
+        "(the student's or a baseline round over 10% slower than that side's fastest in the "
+        "phase) or failing a wall-time or output check.",
     )
     flagged: str | None = Field(
         default=None, description="Why the grader did not trust this timing (no speed points)."
