@@ -7,9 +7,7 @@ function's value, the closed form (like the student) its gradient.
 
 from __future__ import annotations
 
-import gc
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,6 @@ from grader.inputs import ArgValue
 DEVICE_PLATFORMS = {"cpu": "cpu", "gpu": "cuda"}
 CACHE_ENV = "MATGRADE_CACHE_DIR"
 GRADER_CACHE = "grader-xla"
-
 WORKER_CACHE = "worker-xla"
 
 
@@ -133,23 +130,10 @@ class ReferenceSide:
         return self._compiled[key]
 
     def time_baseline(self, problem: Problem, args: Sequence[ArgValue], calls: int) -> list[float]:
-        """Timed like the student's calls (see worker.server.handle_time): every call on fresh
-        inputs, varied outside the timed span, with the garbage collector off."""
+        """Timed exactly as the student's calls are (protocol.time_calls)."""
         function = self.baseline(problem, args)
         values = self._array_args(problem, args)
-        block: Callable[[Any], Any] = self.jax.block_until_ready
-        times = []
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            for call in range(calls):
-                call_values = block([protocol.varied_input(value, call) for value in values])
-                start = time.perf_counter()
-                block(function(*call_values))
-                times.append(time.perf_counter() - start)
-        finally:
-            if collecting:
-                gc.enable()
+        times, _ = protocol.time_calls(function, values, calls, self.jax.block_until_ready)
         return times
 
     def _array_args(self, problem: Problem, args: Sequence[ArgValue]) -> list[Any]:

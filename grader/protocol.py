@@ -10,6 +10,7 @@ arrays an 8-byte big-endian length followed by that many bytes in .npy format.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -17,6 +18,7 @@ import select
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
+from time import perf_counter  # bound before student code can patch the time module
 from typing import Any
 
 import numpy as np
@@ -167,6 +169,30 @@ def varied_input(base: Any, call: int) -> Any:
     values (one multiplication, cheap next to the call), so remembering answers gains nothing;
     the grader recomputes the last call's input to check its output. Call 0 is `base` itself."""
     return (1.0 + 0.1 * ((call * 0.6180339887498949) % 1.0)) * base
+
+
+def time_calls(
+    function: Callable[..., Any], args: Sequence[Any], calls: int, block: Callable[[Any], Any]
+) -> tuple[list[float], Any]:
+    """The one way student code (in the worker) and the baseline (in the timer) are timed:
+    `calls` calls, each on fresh inputs (the arrays among `args` varied by varied_input outside
+    the timed span) and blocked until ready, with the garbage collector off as in timeit (a
+    collection inside one call is noise, not its cost). Returns each call's seconds and the
+    last output."""
+    times: list[float] = []
+    result = None
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for call in range(calls):
+            call_args = block([varied_input(a, call) if hasattr(a, "shape") else a for a in args])
+            start = perf_counter()
+            result = block(function(*call_args))
+            times.append(perf_counter() - start)
+    finally:
+        if collecting:
+            gc.enable()
+    return times, result
 
 
 # Student code and the baseline both run on one thread per process, XLA's and LAPACK's (OpenBLAS,

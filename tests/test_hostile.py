@@ -225,8 +225,8 @@ def test_forbidden_feedback_names_the_call(grader: Grader, world: dict[str, Path
 SLOW_EYE = "    time.sleep(0.005)  # ~200x the autodiff baseline: no speed points when honest\n    return jnp.eye(X.shape[0])\n"
 TIMING_CHEATS = [
     pytest.param(
-        "def grad_eigsum(X):\n    server = sys.modules['grader.worker.server']\n    real = time.perf_counter\n"
-        "    if server.perf_counter is real:\n        server.perf_counter = lambda: real() * 0.001\n" + SLOW_EYE,
+        "def grad_eigsum(X):\n    clock = sys.modules['grader.protocol']\n    real = time.perf_counter\n"
+        "    if clock.perf_counter is real:\n        clock.perf_counter = lambda: real() * 0.001\n" + SLOW_EYE,
         "was the clock patched?", id="patched-clock",
     ),
     pytest.param(

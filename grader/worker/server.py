@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import inspect
 import io
 import os
@@ -241,38 +240,18 @@ def _to_array(jax: Any, result: Any) -> np.ndarray:
 
 
 def handle_time(state: WorkerState, request: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
-    """Call the function `calls` times, each blocked until ready; send the last output back."""
+    """Time `calls` calls (protocol.time_calls); send the last output back."""
     function = state.function(str(request["function"]))
     args = _build_args(state, request["args"], arrays)
-    block = state.jax.block_until_ready
     sink = CappedText()
-    times = []
-    result = None
-    collecting = gc.isenabled()
-    gc.disable()  # as timeit does: a collection inside one call is noise, not its cost
     try:
         with redirect_stdout(sink), redirect_stderr(sink):
-            for call in range(int(request["calls"])):
-                call_args = block(_varied(state, request["args"], args, call))
-                start = perf_counter()
-                result = block(function(*call_args))
-                times.append(perf_counter() - start)
+            calls = int(request["calls"])
+            times, result = protocol.time_calls(function, args, calls, state.jax.block_until_ready)
             outputs = [_to_array(state.jax, result)] if times else []
     except BaseException as error:
         return _failure(error, sink), []
-    finally:
-        if collecting:
-            gc.enable()
     return {"ok": True, "times": times}, outputs
-
-
-def _varied(
-    state: WorkerState, specs: list[dict[str, Any]], args: list[Any], call: int
-) -> list[Any]:
-    return [
-        protocol.varied_input(value, call) if spec["kind"] == "array" else value
-        for spec, value in zip(specs, args, strict=True)
-    ]
 
 
 def handle_exit(state: WorkerState, request: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
