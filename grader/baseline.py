@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from grader import protocol
 from grader.assignment import Problem
@@ -52,6 +53,11 @@ def start_jax(device: str) -> Any:
     not started yet (timing processes get them from their environment, see BaselineTimer)."""
     platform = DEVICE_PLATFORMS[device]
     os.environ.update(protocol.timing_environment(os.environ))
+    # numpy started OpenBLAS, with a thread per core, before this could set its environment. A
+    # norm over 30,000 entries (a comparison) is threaded: with the other core busy it took
+    # 0.7 ms on average instead of 5 us, its helper competed with the other lane's timing, and a
+    # -j 2 batch took 0.3 s more per notebook, with wider ratio spreads.
+    threadpool_limits(1, user_api="blas")
     if platform != "cpu":
         os.environ.update(protocol.GPU_ENV)
     import jax
