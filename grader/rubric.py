@@ -74,7 +74,12 @@ class Timing(_Strict):
     sizes: dict[str, int]
     min_repeats: int = Field(default=5, ge=1, le=100)
     budget_s: float = Field(
-        default=0.2, gt=0, description="Student time spent on timing repeats, roughly."
+        default=0.1,
+        gt=0,
+        description=(
+            "Seconds of student calls per timed problem, roughly, over min_repeats rounds, each "
+            "followed by a baseline round as long; rounds in a busy spell are measured again."
+        ),
     )
 
 

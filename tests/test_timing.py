@@ -9,7 +9,7 @@ import pytest
 from grader.inputs import Case
 from grader.rubric import Timing
 from grader.scoring import TimingOutcome
-from grader.timing import Round, measure_speed
+from grader.timing import Round, measure_speed, per_call_seconds
 
 SPEC = Timing(sizes={"n": 3}, min_repeats=5, budget_s=0.01)
 
@@ -119,3 +119,30 @@ def test_rounds_the_grader_does_not_believe_are_flagged(
 ) -> None:
     flagged = measure(student, baseline_at(lambda r: 1e-4), cpu_used).flagged
     assert flagged is not None and reason in flagged
+
+
+@pytest.mark.parametrize(
+    ("one", "more", "expected"),
+    [
+        # Every round also costs 5 ms once (inputs in, output back): not a call's cost.
+        pytest.param(Round([1e-3], 6e-3), Round([1e-3] * 4, 9e-3), 1e-3, id="honest"),
+        pytest.param(Round([1e-6], 6e-3), Round([1e-6] * 4, 9e-3), 1e-3, id="patched-clock"),
+        # A jittery parent clock (the longer round seen faster) falls back on the report.
+        pytest.param(Round([2e-5], 6e-3), Round([2e-5] * 4, 5e-3), 2e-5, id="jitter"),
+    ],
+)
+def test_a_call_costs_what_the_longer_round_added(one: Round, more: Round, expected: float) -> None:
+    assert per_call_seconds(one, more) == pytest.approx(expected)
+
+
+def test_student_rounds_are_as_long_as_the_baselines() -> None:
+    calls: list[int] = []
+
+    def student(case: Case, calls_in_round: int) -> Round:
+        calls.append(calls_in_round)
+        times = [2e-4] * calls_in_round
+        return Round(times, sum(times) + 5e-3)  # 5 ms a round for inputs and output
+
+    measure(student, baseline_at(lambda r: 1e-4))
+    round_s = SPEC.budget_s / SPEC.min_repeats
+    assert calls[-1] * 2e-4 == pytest.approx(round_s)
