@@ -55,8 +55,9 @@ def start_jax(device: str) -> Any:
     os.environ.update(protocol.timing_environment(os.environ))
     # numpy started OpenBLAS, with a thread per core, before this could set its environment. A
     # norm over 30,000 entries (a comparison) is threaded: with the other core busy it took
-    # 0.7 ms on average instead of 5 us, its helper competed with the other lane's timing, and a
-    # -j 2 batch took 0.3 s more per notebook, with wider ratio spreads.
+    # 0.7-1.1 ms on average instead of 6 us (benchmarks/blas_threads.py), its helper competed
+    # with the other lane's timing, and a -j 2 batch took 0.3 s more per notebook, with wider
+    # ratio spreads.
     threadpool_limits(1, user_api="blas")
     if platform != "cpu":
         os.environ.update(protocol.GPU_ENV)

@@ -64,6 +64,17 @@ def per_call_seconds(one: Round, more: Round) -> float:
     return max(min(more.reported_s), (more.wall_s - one.wall_s) / added)
 
 
+def student_call_seconds(student: StudentRound, first: Case, round_s: float) -> float:
+    """A student call's cost, from a round of one call and, unless that call fills a round
+    already (then a longer round would only cost time, or time out), a round of SIZING_CALLS. A
+    worker that claims a long call gets rounds of one call, which it cannot gain from."""
+    one = student(first, 1)
+    reported = min(one.reported_s)
+    if reported >= round_s:
+        return reported
+    return per_call_seconds(one, student(first, SIZING_CALLS))
+
+
 def integrity_problem(round_: Round, overhead_s: float) -> str | None:
     """Why the parent does not believe this round's report, or None when it does."""
     if round_.output_problem:
@@ -164,10 +175,10 @@ def measure_speed(
     first = case_for_round(0)
     overhead = min(MAX_OVERHEAD_S, *(timed_student(first, 0).wall_s for _ in range(3)))
     timed_student(first, 2)  # compiles what varying the inputs needs, outside any measurement
-    student_once = per_call_seconds(timed_student(first, 1), timed_student(first, SIZING_CALLS))
-    baseline_once = min(baseline(first, 2))
     # Equal lengths, so a disturbance of the machine is as likely to hit either side of a pair.
     round_s = spec.budget_s / spec.min_repeats
+    student_once = student_call_seconds(timed_student, first, round_s)
+    baseline_once = min(baseline(first, 2))
     calls = calls_for(student_once, round_s)
     baseline_calls = calls_for(baseline_once, round_s)
     pairs: list[Pair] = []

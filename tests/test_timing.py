@@ -146,3 +146,16 @@ def test_student_rounds_are_as_long_as_the_baselines() -> None:
     measure(student, baseline_at(lambda r: 1e-4))
     round_s = SPEC.budget_s / SPEC.min_repeats
     assert calls[-1] * 2e-4 == pytest.approx(round_s)
+
+
+def test_a_call_that_fills_a_round_is_not_sized_with_more_calls() -> None:
+    calls: list[int] = []
+
+    def student(case: Case, calls_in_round: int) -> Round:
+        calls.append(calls_in_round)
+        times = [0.05] * calls_in_round  # 25 times a round of SPEC
+        return Round(times, sum(times) + 1e-4)
+
+    measure(student, baseline_at(lambda r: 1e-4))
+    assert max(calls) == 2  # the warm-up round; every timed round has one call
+    assert calls[-1] == 1
