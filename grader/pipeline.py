@@ -228,18 +228,13 @@ class Grader:
         self._timers_lock = threading.Lock()
 
     def timer(self, lane: Lane) -> BaselineTimer:
-        """The lane's baseline timer, started by the lane's first grading: it imports JAX while
-        the first worker does, on an idle core where there is one, then stays on the lane's."""
+        """The lane's baseline timer, started by the lane's first grading (it imports JAX while
+        the first worker does) on the lane's core."""
         with self._timers_lock:
             running = self._timers.get(id(lane))
             if running is None or running.process.poll() is not None:  # a dead one is replaced
                 reference = self.rubric.reference_path()
-                pin_thread(self.control.lanes.spare_cpus(lane))  # its JAX import may spread
-                try:
-                    timer = BaselineTimer(reference, self.options.device, lane.cpu)
-                finally:
-                    pin_thread({lane.cpu} if lane.cpu is not None else set())
-                self._timers[id(lane)] = timer
+                self._timers[id(lane)] = BaselineTimer(reference, self.options.device, lane.cpu)
             return self._timers[id(lane)]
 
     def close(self) -> None:
