@@ -104,8 +104,8 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     # On its core before JAX starts, as workers are: XLA sizes its thread pools by the cores a
     # process may use, and a timer that started on two cores and was pinned to one afterwards
-    # ran the baseline 10-17% slower (grad_u 0.81 against 0.72 ms), so a lone notebook's ratios
-    # came out that much lower than in a batch.
+    # ran the baseline up to 17% slower (grad_u 0.81 against 0.72 ms), so a lone notebook's
+    # ratios came out that much lower than in a batch.
     if config.get("cpu") is not None:
         os.sched_setaffinity(0, {config["cpu"]})
     try:
