@@ -47,6 +47,7 @@ from grader.sandbox import (
     WorkerDied,
     WorkerTimeout,
     launch_worker,
+    remove_stale_scratch,
     tree_cpu_seconds,
 )
 from grader.sandbox.canary import PROTECTIONS, run_canary
@@ -217,6 +218,7 @@ class Grader:
         if root is not None:
             hidden += (root / GRADER_CACHE,)  # compiled reference closed forms
         confinement = detect_layers(options.disabled_layers)
+        remove_stale_scratch()
         self.worker_config = worker_config_for(self.rubric, options.device, confinement, hidden)
         self.control = RunControl(one_gate=options.device != "cpu")
         self.rubric_sha256 = rubric_digest(self.rubric)

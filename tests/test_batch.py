@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -216,6 +217,7 @@ def test_sigkill_midway_then_rerun_completes_exactly_once(
     assert list(out.glob(".*")) == []
     time.sleep(1)
     assert processes_with("grader.worker") == []
+    assert list(Path(tempfile.gettempdir()).glob(f"matgrade-worker-{process.pid}-*")) == []
 
 
 def test_sharding_three_ways_and_merging_equals_one_run(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from grader.sandbox import (
     WorkerTimeout,
     descendants,
     processes_with,
+    remove_stale_scratch,
     start_worker,
 )
 from grader.sandbox.process import worker_environment
@@ -201,3 +205,15 @@ def test_workers_share_one_memory_layout(worker) -> None:  # type: ignore[no-unt
         pytest.skip("setarch -R is refused here")
     personality = int(Path(f"/proc/{worker.process.pid}/personality").read_text(), 16)
     assert personality & 0x0040000  # ADDR_NO_RANDOMIZE
+
+
+def test_a_killed_graders_scratch_folders_are_removed_by_the_next(tmp_path: Path) -> None:
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    stale = tmp_path / f"matgrade-worker-{ended.pid}-abc"
+    live = tmp_path / f"matgrade-worker-{os.getpid()}-abc"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "left.txt").write_text("a student's file")
+    remove_stale_scratch(tmp_path)
+    assert (stale.exists(), live.exists()) == (False, True)

@@ -15,6 +15,7 @@ from grader.sandbox.process import (
     kill_tree,
     launch_worker,
     processes_with,
+    remove_stale_scratch,
     start_worker,
     tree_cpu_seconds,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "kill_tree",
     "launch_worker",
     "processes_with",
+    "remove_stale_scratch",
     "start_worker",
     "tree_cpu_seconds",
 ]

@@ -182,12 +182,16 @@ def _cgroup() -> Layer:
     return Layer("cgroup", True, "v2" if "v2" in roots else "v1")
 
 
+def owner_is_gone(pid: str) -> bool:
+    """Whether the grader whose pid a leftover's name carries has ended (killed, never cleaned)."""
+    return pid.isdigit() and not Path(f"/proc/{pid}").exists()
+
+
 def remove_stale_cgroups(roots: dict[str, Path]) -> None:
     """Empty cgroups left by a grader that was killed (its pid, in the name, is gone)."""
     for root in roots.values():
         for folder in root.glob("matgrade-*-*"):
-            owner = folder.name.split("-")[1]
-            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            if owner_is_gone(folder.name.split("-")[1]):
                 with contextlib.suppress(OSError):
                     folder.rmdir()
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from grader import protocol
 from grader.errors import WorkerError
-from grader.sandbox.layers import Confinement, WorkerCgroup
+from grader.sandbox.layers import Confinement, WorkerCgroup, owner_is_gone
 
 RAW_OUTPUT_CAP = 16 * 1024
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -155,10 +155,21 @@ def start_worker(config: WorkerConfig) -> Worker:
     return worker
 
 
+SCRATCH_PREFIX = "matgrade-worker-"
+
+
+def remove_stale_scratch(root: Path | None = None) -> None:
+    """Scratch folders of workers whose grader was killed (SIGKILL leaves nobody to remove them)."""
+    for folder in (root or Path(tempfile.gettempdir())).glob(f"{SCRATCH_PREFIX}*-*"):
+        if owner_is_gone(folder.name.removeprefix(SCRATCH_PREFIX).split("-")[0]):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def launch_worker(config: WorkerConfig) -> Worker:
     """Start the process and return at once; the worker imports JAX while the caller works."""
     confinement = config.confinement
-    scratch = Path(tempfile.mkdtemp(prefix="matgrade-worker-"))
+    # The grader's pid in the name: a killed grader's folders are found and removed by the next.
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     if confinement.uid is not None:
         os.chown(scratch, confinement.uid, confinement.uid)
     request_read, request_write = os.pipe()
