@@ -23,6 +23,7 @@ from grader.cli import build_merge_parser, build_parser
 from grader.errors import UsageError
 from grader.rubric import default_rubric_path
 from grader.sandbox import processes_with
+from grader.sandbox.process import SCRATCH_PREFIX
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = "import jax.numpy as jnp\n"
@@ -217,7 +218,7 @@ def test_sigkill_midway_then_rerun_completes_exactly_once(
     assert list(out.glob(".*")) == []
     time.sleep(1)
     assert processes_with("grader.worker") == []
-    assert list(Path(tempfile.gettempdir()).glob(f"matgrade-worker-{process.pid}-*")) == []
+    assert list(Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}{process.pid}-*")) == []
 
 
 def test_sharding_three_ways_and_merging_equals_one_run(

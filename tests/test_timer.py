@@ -80,7 +80,7 @@ def threads_of_a_timer(cpu: int, started_on: set[int]) -> int:
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
 def test_the_timer_starts_on_its_core_whoever_starts_it() -> None:
     # XLA sizes its thread pools by the cores it may use when it starts: a timer started on all
-    # cores and pinned afterwards ran the baseline 10-17% slower than under the workers' set-up.
+    # cores and pinned afterwards ran the baseline 4-17% slower than under the workers' set-up.
     cpu = max(os.sched_getaffinity(0))
     everywhere = threads_of_a_timer(cpu, os.sched_getaffinity(0))
     assert everywhere == threads_of_a_timer(cpu, {cpu})

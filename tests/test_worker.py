@@ -21,7 +21,7 @@ from grader.sandbox import (
     remove_stale_scratch,
     start_worker,
 )
-from grader.sandbox.process import worker_environment
+from grader.sandbox.process import SCRATCH_PREFIX, worker_environment
 
 SOURCE = """
 import os, sys, time, subprocess
@@ -210,8 +210,8 @@ def test_workers_share_one_memory_layout(worker) -> None:  # type: ignore[no-unt
 def test_a_killed_graders_scratch_folders_are_removed_by_the_next(tmp_path: Path) -> None:
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
-    stale = tmp_path / f"matgrade-worker-{ended.pid}-abc"
-    live = tmp_path / f"matgrade-worker-{os.getpid()}-abc"
+    stale = tmp_path / f"{SCRATCH_PREFIX}{ended.pid}-abc"
+    live = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-abc"
     for folder in (stale, live):
         folder.mkdir()
         (folder / "left.txt").write_text("a student's file")
