@@ -49,8 +49,9 @@ def configure_jax(device: str) -> str:
 
 
 def start_jax(device: str) -> Any:
-    """Import JAX for `device` in float64, with the workers' XLA flags where JAX's backend has
-    not started yet (timing processes get them from their environment, see BaselineTimer)."""
+    """Import JAX for `device` in float64 and with the workers' CPU dispatch, and with their XLA
+    flags where JAX's backend has not started yet (timing processes get them from their
+    environment, see BaselineTimer)."""
     platform = DEVICE_PLATFORMS[device]
     os.environ.update(protocol.timing_environment(os.environ))
     # numpy started OpenBLAS, with a thread per core, before this could set its environment. A
@@ -65,6 +66,7 @@ def start_jax(device: str) -> Any:
 
     jax.config.update("jax_platforms", platform)
     jax.config.update("jax_enable_x64", True)
+    jax.config.update(*protocol.SYNC_CPU_DISPATCH)
     return jax
 
 

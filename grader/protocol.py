@@ -220,6 +220,15 @@ STEADY_MALLOC_TUNABLES = (
 )
 
 
+# XLA's CPU client runs each computation on an executor thread while Python goes on; on one
+# pinned core that overlaps nothing and costs two context switches per dispatch, and whether the
+# caller or the executor ran first varied by round and by process: the same softmax Jacobian
+# answer (four eager ops, n=40) took 85 us in some rounds and 105 us in others, so its ratio
+# spread 15-17% across a class. Inline: 65-66 us, no switches, rounds within 2%; the jitted
+# baseline 10 us instead of 17-21 (benchmarks/dispatch.py). Read when JAX's CPU backend starts.
+SYNC_CPU_DISPATCH = ("jax_cpu_enable_async_dispatch", False)
+
+
 def timing_environment(env: Mapping[str, str]) -> dict[str, str]:
     """`env` for a process that runs timed code: one compute thread, freed memory kept. Flags
     and tunables already there are kept."""

@@ -49,3 +49,9 @@ def test_the_grader_runs_blas_on_one_thread(reference: ReferenceSide) -> None:
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas
     assert [pool["num_threads"] for pool in blas] == [1] * len(blas)
+
+
+def test_the_grader_and_its_timer_dispatch_jax_inline(reference: ReferenceSide) -> None:
+    # configure_jax also starts the baseline timer's JAX: on one core, asynchronous dispatch
+    # only adds thread switches, which ran the jitted softmax baseline at 17-21 us, not 10.
+    assert reference.jax.config.read("jax_cpu_enable_async_dispatch") is False

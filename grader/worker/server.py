@@ -74,6 +74,7 @@ def _start_jax(config: dict[str, Any]) -> Any:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    jax.config.update(*protocol.SYNC_CPU_DISPATCH)
     if config.get("cache_dir"):
         # Read-only under Landlock: filled by the trusted warm-up, never by a student.
         jax.config.update("jax_compilation_cache_dir", str(config["cache_dir"]))
