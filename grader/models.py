@@ -37,16 +37,17 @@ class CaseResult(_Model):
 
 
 class Timing(_Model):
-    """Median seconds per call of the student's function and of jax.jit(autodiff)."""
+    """Seconds per call of the student's function and of jax.jit(autodiff): each side's fastest
+    call over the quiet timing rounds."""
 
     student_s: float
     baseline_s: float
     ratio: float = Field(
-        description="Student time / autodiff time: the median over timing rounds of each "
-        "round's ratio (close to student_s / baseline_s); below 1 is faster than autodiff."
+        description="Student time / autodiff time (student_s / baseline_s); below 1 is faster "
+        "than autodiff."
     )
     size: dict[str, int] = Field(default_factory=dict, description="Sizes the timing used.")
-    repeats: int = Field(default=0, description="Interleaved repetitions behind each median.")
+    repeats: int = Field(default=0, description="Interleaved quiet repetitions behind each time.")
     discarded: int = Field(
         default=0,
         description="Repetitions left out and measured again: run in a busy spell of the machine "

@@ -42,7 +42,10 @@ class TimingOutcome:
     repeats: int
     discarded: int = 0  # rounds measured in a busy spell of the machine and left out
     flagged: str | None = None
-    ratio: float | None = None  # median of per-round ratios; else student_s / baseline_s
+
+    @property
+    def ratio(self) -> float:
+        return self.student_s / self.baseline_s
 
 
 @dataclass
@@ -134,7 +137,7 @@ def _timing_model(timing: TimingOutcome | None) -> Timing | None:
     return Timing(
         student_s=timing.student_s,
         baseline_s=timing.baseline_s,
-        ratio=timing.ratio if timing.ratio is not None else timing.student_s / timing.baseline_s,
+        ratio=timing.ratio,
         size=dict(timing.size),
         repeats=timing.repeats,
         discarded=timing.discarded,

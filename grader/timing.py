@@ -1,6 +1,6 @@
 """Speed measurement: rounds of student calls (in the worker) interleaved with rounds of equal
 length of the jitted autodiff baseline (in the timer process), each round on fresh inputs; the
-ratio is the median over quiet rounds of fastest student call / fastest baseline call.
+ratio is the fastest student call over the quiet rounds / the fastest baseline call over them.
 
 The worker is student territory: it can patch its clock, skip the work, or remember answers. So
 every timed call gets different inputs (protocol.varied_input: remembering answers gains nothing)
@@ -13,7 +13,6 @@ the CPU does not fit, the timing is flagged: no speed points.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -192,19 +191,20 @@ def measure_speed(
         if sum(d <= QUIET_SLACK for d in disturbances(pairs)) >= spec.min_repeats:
             break
     used = quietest(pairs, spec.min_repeats)
-    # Noise only ever adds time (interrupts, other processes, cache misses), so the fastest
-    # call of a round estimates its cost best, as timeit advises. Each ratio pairs rounds
-    # measured moments apart; the median drops the odd round the student's side alone lost.
-    ratios = [pair.student_s / pair.baseline_s for pair in used]
+    # Noise only ever adds time (interrupts, other processes, busy spells), so each side's
+    # fastest call over the quiet rounds estimates its cost best, as timeit advises. The median
+    # of per-round ratios took in a spell whenever it reached three quiet rounds of five: a spell
+    # slows eager student code (the seed's row loop, one 21 ms call a round, ran at up to 45 ms)
+    # but hardly a fused baseline's fastest of 2,000 calls. Replayed over recorded phases
+    # (benchmarks/replay.py), that median spread the loop's ratio 36% across a class, these 22%.
     flagged = distrust(pairs) or cpu_problem(cpu_seconds() - cpu_before, sum(walls), cores)
     return TimingOutcome(
-        student_s=statistics.median(pair.student_s for pair in used),
-        baseline_s=statistics.median(pair.baseline_s for pair in used),
+        student_s=min(pair.student_s for pair in used),
+        baseline_s=min(pair.baseline_s for pair in used),
         size=dict(first.sizes),
         repeats=len(used),
         discarded=len(pairs) - len(used),
         flagged=flagged,
-        ratio=statistics.median(ratios),
     )
 
 

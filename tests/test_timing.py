@@ -91,9 +91,18 @@ def test_rounds_with_a_patched_clock_are_never_used() -> None:
     assert outcome.ratio == pytest.approx(2.0)
 
 
-def test_the_median_round_ignores_one_disturbed_student_round() -> None:
+def test_a_disturbed_student_round_does_not_count() -> None:
     outcome = measure(honest(lambda r: 5e-3 if r == 4 else 2e-4), baseline_at(lambda r: 1e-4))
     assert outcome.ratio == pytest.approx(2.0)
+
+
+def test_a_spell_within_the_quiet_slack_over_most_rounds_does_not_count() -> None:
+    # 8% slower on three rounds of five: all quiet enough to keep, and a median of per-round
+    # ratios would have reported the spell (2.16, not 2.0).
+    outcome = measure(
+        honest(lambda r: 2e-4 * (1.08 if r <= 3 else 1.0)), baseline_at(lambda r: 1e-4)
+    )
+    assert outcome.discarded == 0 and outcome.ratio == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize(
