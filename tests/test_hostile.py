@@ -230,6 +230,16 @@ TIMING_CHEATS = [
         "was the clock patched?", id="patched-clock",
     ),
     pytest.param(
+        # Every fourth call's end reads its start: one call a round reported as taking no time,
+        # the sum still honest enough.
+        "_clock = {'reads': 0, 'start': 0.0}\n"
+        "def _stalling():\n    read = _clock['reads']\n    _clock['reads'] += 1\n"
+        "    if read % 2 == 0:\n        _clock['start'] = time.perf_counter()\n        return _clock['start']\n"
+        "    return _clock['start'] if (read // 2) % 4 == 3 else time.perf_counter()\n"
+        "def grad_eigsum(X):\n    sys.modules['grader.protocol'].perf_counter = _stalling\n" + SLOW_EYE,
+        None, id="clock-stalling-once-a-round",
+    ),
+    pytest.param(
         "_memo = {}\ndef grad_eigsum(X):\n    key = np.asarray(X).tobytes()\n    if key not in _memo:\n"
         "        _memo.clear()\n        _memo[key] = slow(X)\n    return _memo[key]\n"
         "def slow(X):\n" + SLOW_EYE,

@@ -9,7 +9,7 @@ import pytest
 from grader.inputs import Case
 from grader.rubric import Timing
 from grader.scoring import TimingOutcome
-from grader.timing import Round, measure_speed, per_call_seconds
+from grader.timing import FASTEST_SHARE, Round, measure_speed, per_call_seconds
 
 SPEC = Timing(sizes={"n": 3}, min_repeats=5, budget_s=0.01)
 
@@ -103,6 +103,16 @@ def test_a_spell_within_the_quiet_slack_over_most_rounds_does_not_count() -> Non
         honest(lambda r: 2e-4 * (1.08 if r <= 3 else 1.0)), baseline_at(lambda r: 1e-4)
     )
     assert outcome.discarded == 0 and outcome.ratio == pytest.approx(2.0)
+
+
+def test_one_call_reported_as_instant_does_not_set_the_round() -> None:
+    # A clock that stalls once a round; the other nine calls of each round are honest.
+    def student(case: Case, calls: int) -> Round:
+        times = [2e-4] * (calls - 1) + [0.0]
+        return Round(times, 2e-4 * calls + 1e-4)
+
+    outcome = measure(student, baseline_at(lambda r: 1e-4))
+    assert outcome.ratio == pytest.approx(FASTEST_SHARE * 2.0 * 0.9)
 
 
 @pytest.mark.parametrize(
