@@ -4,7 +4,7 @@ of turning rounds into a ratio on the same measurements instead of on different 
 Record long phases first, e.g. with a rubric whose timing asks for 20 rounds (`min_repeats: 20`,
 `budget_s: 0.4`): `python benchmarks/phases.py --pairs PAIRS FOLDER -j 2 --out OUT --quiet
 --rubric LONG.yaml`. Each recorded phase is then replayed from every starting round that leaves
-enough rounds for a default phase (min_repeats 5, up to 10 pairs), as if measured from there.
+enough rounds for a default phase (min_repeats 5), as if measured from there.
 Prints per problem the spread of the ratio across the replays, (p90 - p10) / median, for the
 identical answer that spreads most (students numbered as `grade_class.py` names them, answer =
 number % --variants), and the pairs a phase measured on average.
@@ -74,7 +74,10 @@ def main() -> None:
             rounds = [(student, baseline) for student, baseline in phase["pairs"]]
             key = (phase["problem"], answer_of(phase["student"], args.variants))
             for start in range(len(rounds) - NEEDED):
-                ratio, pairs = replay(rounds[start:])
+                try:
+                    ratio, pairs = replay(rounds[start:])
+                except IndexError:  # a phase that needed more rounds than are left
+                    break
                 ratios.setdefault(key, []).append(ratio)
                 measured.append(pairs)
     worst: dict[str, tuple[float, float, int]] = {}

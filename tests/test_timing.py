@@ -105,6 +105,19 @@ def test_a_spell_within_the_quiet_slack_over_most_rounds_does_not_count() -> Non
     assert outcome.discarded == 0 and outcome.ratio == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize(
+    ("call_s", "repeats"),
+    [
+        pytest.param(1e-4, 5, id="many-calls-a-round"),
+        pytest.param(3e-3, 10, id="one-call-a-round"),
+        pytest.param(0.2, 5, id="one-call-too-slow-for-more-rounds"),
+    ],
+)
+def test_answers_with_one_call_a_round_get_more_quiet_rounds(call_s: float, repeats: int) -> None:
+    outcome = measure(honest(lambda r: call_s), baseline_at(lambda r: 1e-4))
+    assert outcome.repeats == repeats and outcome.discarded == 0
+
+
 def test_one_call_reported_as_instant_does_not_set_the_round() -> None:
     # A clock that stalls once a round; the other nine calls of each round are honest.
     def student(case: Case, calls: int) -> Round:
