@@ -131,7 +131,7 @@ MAX_ROUNDS_FACTOR = 2
 # round) ran at up to 45 ms through whole phases. Such answers are measured over
 # ONE_CALL_REPEATS_FACTOR times as many quiet rounds while that stays cheap (calls up to
 # ONE_CALL_EXTRA_MAX_S). Replayed over the rounds of a noisy hour (benchmarks/replay.py), the
-# loop's spread fell from 21.5% to 15.2%; 100 seed copies took 2.48 and 2.62 s per notebook
+# loop's spread fell from 21.5% to 13-15%; 100 seed copies took 2.48 and 2.62 s per notebook
 # with this, 2.45 and 2.63 s without (benchmarks/grade_class.py).
 ONE_CALL_REPEATS_FACTOR = 2
 ONE_CALL_EXTRA_MAX_S = 0.1
