@@ -19,6 +19,8 @@ import json
 import re
 import statistics
 
+from grade_class import spread_of  # this folder, first on sys.path when run as a script
+
 from grader.inputs import Case
 from grader.rubric import Timing
 from grader.timing import MAX_ROUNDS_FACTOR, Round, measure_speed
@@ -51,11 +53,6 @@ def replay(rounds: list[tuple[float, float]]) -> tuple[float, int]:
     return outcome.ratio, len(measured) - 1
 
 
-def spread(values: list[float]) -> float:
-    deciles = statistics.quantiles(values, n=10)
-    return (deciles[-1] - deciles[0]) / statistics.median(values)
-
-
 def answer_of(student: str, variants: int) -> int:
     number = re.search(r"\d+", student.split("\x1f")[0])
     return int(number.group()) % variants if number else 0
@@ -82,8 +79,9 @@ def main() -> None:
                 measured.append(pairs)
     worst: dict[str, tuple[float, float, int]] = {}
     for (problem, _), found in ratios.items():
-        if spread(found) >= worst.get(problem, (0.0, 0.0, 0))[0]:
-            worst[problem] = (spread(found), statistics.median(found), len(found))
+        median, spread = spread_of(found)
+        if spread >= worst.get(problem, (0.0, 0.0, 0))[0]:
+            worst[problem] = (spread, median, len(found))
     for problem, (widest, median, count) in sorted(worst.items()):
         print(f"  {problem:22} ratio {median:8.3g}, spread {widest:5.1%} over {count} replays")
     print(f"  pairs measured per phase: {statistics.mean(measured):.1f}")

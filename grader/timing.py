@@ -224,10 +224,10 @@ def measure_speed(
     used = quietest(pairs, repeats)
     # Noise only ever adds time (interrupts, other processes, busy spells), so each side's
     # fastest call over the quiet rounds estimates its cost best, as timeit advises. The median
-    # of per-round ratios took in a spell whenever it reached three quiet rounds of five: a spell
-    # slows eager student code (the seed's row loop, one 21 ms call a round, ran at up to 45 ms)
-    # but hardly a fused baseline's fastest of 2,000 calls. Replayed over recorded phases
-    # (benchmarks/replay.py), that median spread the loop's ratio 36% across a class, these 22%.
+    # of per-round ratios took in a spell whenever it reached three quiet rounds of five, and
+    # spells slow eager student code far more than a fused baseline's fastest of 2,000 calls:
+    # replayed over recorded phases (benchmarks/replay.py), that median spread the seed's row
+    # loop's ratio 36% across a class, these 22%.
     flagged = distrust(pairs) or cpu_problem(cpu_seconds() - cpu_before, sum(walls), cores)
     return TimingOutcome(
         student_s=min(pair.student_s for pair in used),
