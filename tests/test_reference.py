@@ -9,7 +9,8 @@ from threadpoolctl import threadpool_info
 from grader.assignment import load_assignment
 from grader.baseline import ReferenceSide, configure_jax
 from grader.compare import relative_error
-from grader.inputs import make_case
+from grader.inputs import make_case, make_timing_case
+from grader.instructor import CALLS_PER_RUN, TIMING_RUNS, _speed_ratios
 from grader.rubric import default_rubric_path, load_rubric
 
 RUBRIC = load_rubric(default_rubric_path())
@@ -55,3 +56,25 @@ def test_the_grader_and_its_timer_dispatch_jax_inline(reference: ReferenceSide) 
     # configure_jax also starts the baseline timer's JAX: on one core, asynchronous dispatch
     # only adds thread switches, which ran the jitted softmax baseline at 17-21 us, not 10.
     assert reference.jax.config.read("jax_cpu_enable_async_dispatch") is False
+
+
+def test_check_rubric_times_the_reference_on_inputs_already_on_the_device(
+    reference: ReferenceSide, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Students' answers get device arrays. check-rubric once copied the inputs to the device in
+    # every timed call: it put logistic_grad at 11.5x here and 17.1x in CI, failing the shipped
+    # rubric, where the grader measured the same closed form at 5.6x.
+    problem = ASSIGNMENT.problems["p1_logistic_grad"]
+    timing = RUBRIC.rubric.problems[problem.id].timing
+    assert timing is not None
+    case = make_timing_case(b"reference-check", "check", problem, timing.sizes, 0)
+    copies: list[object] = []
+    copy = reference.jax.numpy.asarray
+
+    def counted_copy(*args: object, **kwargs: object) -> object:
+        copies.append(args)
+        return copy(*args, **kwargs)
+
+    monkeypatch.setattr(reference.jax.numpy, "asarray", counted_copy)
+    _speed_ratios(reference, problem, case.args)
+    assert 0 < len(copies) < TIMING_RUNS * CALLS_PER_RUN
