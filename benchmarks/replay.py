@@ -23,7 +23,7 @@ from grade_class import spread_of  # this folder, first on sys.path when run as 
 
 from grader.inputs import Case
 from grader.rubric import Timing
-from grader.timing import MAX_ROUNDS_FACTOR, Round, measure_speed
+from grader.timing import MAX_ROUNDS_FACTOR, BaselineTimes, Round, measure_speed
 
 SPEC = Timing(sizes={}, min_repeats=5)
 NEEDED = SPEC.min_repeats * MAX_ROUNDS_FACTOR
@@ -43,8 +43,8 @@ def replay(rounds: list[tuple[float, float]]) -> tuple[float, int]:
         seconds = recorded(case)[0]
         return Round([seconds] * calls, seconds * calls + 1e-4)
 
-    def baseline(case: Case, calls: int) -> list[float]:
-        return [recorded(case)[1]] * calls
+    def baseline(case: Case, calls: int) -> BaselineTimes:
+        return BaselineTimes([recorded(case)[1]] * calls)
 
     def case_for_round(index: int) -> Case:
         return Case(family="timing", index=index, sizes={}, args=())

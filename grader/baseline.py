@@ -127,8 +127,7 @@ class ReferenceSide:
             problem, self._bind(problem, args, "gradient"), problem.closed_form
         )
         values = self._array_args(problem, args)
-        times, _ = protocol.time_calls(closed_form, values, calls, self.jax.block_until_ready)
-        return times
+        return protocol.time_calls(closed_form, values, calls, self.jax.block_until_ready).times
 
     def autodiff(self, problem: Problem, args: Sequence[ArgValue]) -> np.ndarray:
         function = self.baseline(problem, args)
@@ -147,12 +146,13 @@ class ReferenceSide:
             self._compiled[key] = jax.jit(transform[problem.derivative](objective, argnums=argnum))
         return self._compiled[key]
 
-    def time_baseline(self, problem: Problem, args: Sequence[ArgValue], calls: int) -> list[float]:
+    def time_baseline(
+        self, problem: Problem, args: Sequence[ArgValue], calls: int
+    ) -> protocol.TimedCalls:
         """Timed exactly as the student's calls are (protocol.time_calls)."""
         function = self.baseline(problem, args)
         values = self._array_args(problem, args)
-        times, _ = protocol.time_calls(function, values, calls, self.jax.block_until_ready)
-        return times
+        return protocol.time_calls(function, values, calls, self.jax.block_until_ready)
 
     def _array_args(self, problem: Problem, args: Sequence[ArgValue]) -> list[Any]:
         jnp = self.jax.numpy

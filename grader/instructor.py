@@ -156,7 +156,7 @@ def _speed_ratios(reference: ReferenceSide, problem: Problem, args: Any) -> list
     as the grader measures students."""
     return [
         min(reference.time_eagerly(problem, args, CALLS_PER_RUN))
-        / min(reference.time_baseline(problem, args, CALLS_PER_RUN))
+        / min(reference.time_baseline(problem, args, CALLS_PER_RUN).times)
         for _ in range(TIMING_RUNS)
     ]
 

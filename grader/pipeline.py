@@ -61,7 +61,7 @@ from grader.scoring import (
     score_problem,
 )
 from grader.timer import BaselineTimer
-from grader.timing import Round, measure_speed, sizes_text
+from grader.timing import BaselineTimes, Round, measure_speed, sizes_text
 
 LOAD_TIMEOUT_S = 60.0
 PROBE_TIMEOUT_S = 10.0
@@ -489,7 +489,7 @@ class StudentRun:
         def student(case: Case, calls: int) -> Round:
             return self._student_round(problem, rubric, function, case, calls)
 
-        def baseline(case: Case, calls: int) -> list[float]:
+        def baseline(case: Case, calls: int) -> BaselineTimes:
             return timer.time(problem.id, case.args, calls)
 
         def case_for_round(index: int) -> Case:

@@ -19,7 +19,7 @@ import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter  # bound before student code can patch the time module
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -171,28 +171,35 @@ def varied_input(base: Any, call: int) -> Any:
     return (1.0 + 0.1 * ((call * 0.6180339887498949) % 1.0)) * base
 
 
+class TimedCalls(NamedTuple):
+    times: list[float]  # each call's seconds
+    untimed_s: float  # the loop's seconds outside the calls: varying and blocking the inputs
+    last_output: Any
+
+
 def time_calls(
     function: Callable[..., Any], args: Sequence[Any], calls: int, block: Callable[[Any], Any]
-) -> tuple[list[float], Any]:
+) -> TimedCalls:
     """The one way student code (in the worker) and the baseline (in the timer) are timed:
     `calls` calls, each on fresh inputs (the arrays among `args` varied by varied_input outside
     the timed span) and blocked until ready, with the garbage collector off as in timeit (a
-    collection inside one call is noise, not its cost). Returns each call's seconds and the
-    last output."""
+    collection inside one call is noise, not its cost)."""
     times: list[float] = []
     result = None
     collecting = gc.isenabled()
     gc.disable()
     try:
+        loop_start = perf_counter()
         for call in range(calls):
             call_args = block([varied_input(a, call) if hasattr(a, "shape") else a for a in args])
             start = perf_counter()
             result = block(function(*call_args))
             times.append(perf_counter() - start)
+        loop_s = perf_counter() - loop_start
     finally:
         if collecting:
             gc.enable()
-    return times, result
+    return TimedCalls(times, loop_s - sum(times), result)
 
 
 # Student code and the baseline both run on one thread per process, XLA's and LAPACK's (OpenBLAS,

@@ -23,6 +23,7 @@ import numpy as np
 from grader import protocol
 from grader.errors import WorkerError
 from grader.inputs import ArgValue
+from grader.timing import BaselineTimes
 
 START_TIMEOUT_S = 120.0
 
@@ -42,8 +43,9 @@ class BaselineTimer:
         self.lock = threading.Lock()
         self.ready = False
 
-    def time(self, problem_id: str, args: Sequence[ArgValue], calls: int) -> list[float]:
-        """`calls` timed calls of the problem's baseline on `args` (varied per call), in s."""
+    def time(self, problem_id: str, args: Sequence[ArgValue], calls: int) -> BaselineTimes:
+        """`calls` timed calls of the problem's baseline on `args` (varied per call), in s, and
+        the seconds spent between them (what a worker also spends between the student's calls)."""
         specs, arrays = protocol.encode_args(args)
         header = {"op": "time", "problem": problem_id, "args": specs, "calls": calls}
         with self.lock:
@@ -53,7 +55,7 @@ class BaselineTimer:
             reply, _ = self._receive(START_TIMEOUT_S)
         if not reply.get("ok"):
             raise WorkerError(f"the baseline timer failed: {reply.get('message')}")
-        return [float(t) for t in reply["times"]]
+        return BaselineTimes([float(t) for t in reply["times"]], float(reply["untimed_s"]))
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -93,11 +95,11 @@ def serve(config: dict[str, Any]) -> None:
         try:
             problem = assignment.problems[str(request["problem"])]
             args = protocol.decode_args(request["args"], arrays)
-            times = reference.time_baseline(problem, args, int(request["calls"]))
+            timed = reference.time_baseline(problem, args, int(request["calls"]))
         except Exception as error:  # a broken reference or request: the parent reports it
             protocol.send(reply_fd, {"ok": False, "message": f"{type(error).__name__}: {error}"})
             continue
-        protocol.send(reply_fd, {"ok": True, "times": times})
+        protocol.send(reply_fd, {"ok": True, "times": timed.times, "untimed_s": timed.untimed_s})
 
 
 def main() -> None:

@@ -23,16 +23,17 @@ def timer() -> Iterator[BaselineTimer]:
     started.close()
 
 
-def test_times_every_call(timer: BaselineTimer) -> None:
+def test_times_every_call_and_what_it_spent_between_them(timer: BaselineTimer) -> None:
     X = np.random.default_rng(0).standard_normal((20, 20))
-    times = timer.time("p2_grad_eigsum", (X,), 7)
-    assert len(times) == 7 and all(0 < t < 5 for t in times)
+    timed = timer.time("p2_grad_eigsum", (X,), 7)
+    assert len(timed.times) == 7 and all(0 < t < 5 for t in timed.times)
+    assert 0 < timed.untimed_s < 5
 
 
 def test_a_bad_request_is_an_error_and_the_timer_goes_on(timer: BaselineTimer) -> None:
     with pytest.raises(WorkerError, match="the baseline timer failed: KeyError: 'no_such'"):
         timer.time("no_such", (np.ones(3),), 1)
-    assert len(timer.time("p2_grad_eigsum", (np.eye(4),), 2)) == 2
+    assert len(timer.time("p2_grad_eigsum", (np.eye(4),), 2).times) == 2
 
 
 def test_close_ends_the_process() -> None:

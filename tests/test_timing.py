@@ -9,7 +9,14 @@ import pytest
 from grader.inputs import Case
 from grader.rubric import Timing
 from grader.scoring import TimingOutcome
-from grader.timing import FASTEST_SHARE, Round, measure_speed, per_call_seconds
+from grader.timing import (
+    CLOCK_SHARE,
+    FASTEST_SHARE,
+    BaselineTimes,
+    Round,
+    measure_speed,
+    per_call_seconds,
+)
 
 SPEC = Timing(sizes={"n": 3}, min_repeats=5, budget_s=0.01)
 
@@ -28,13 +35,17 @@ def honest(per_call: Callable[[int], float]) -> Callable[[Case, int], Round]:
     return student
 
 
-def baseline_at(per_call: Callable[[int], float]) -> Callable[[Case, int], list[float]]:
-    return lambda case, calls: [per_call(case.index)] * calls
+def baseline_at(
+    per_call: Callable[[int], float], untimed_per_call: float = 0.0
+) -> Callable[[Case, int], BaselineTimes]:
+    return lambda case, calls: BaselineTimes(
+        [per_call(case.index)] * calls, untimed_per_call * calls
+    )
 
 
 def measure(
     student: Callable[[Case, int], Round],
-    baseline: Callable[[Case, int], list[float]],
+    baseline: Callable[[Case, int], BaselineTimes],
     cpu_used: float = 0.0,
 ) -> TimingOutcome:
     readings = iter([0.0, cpu_used])
@@ -126,6 +137,17 @@ def test_one_call_reported_as_instant_does_not_set_the_round() -> None:
 
     outcome = measure(student, baseline_at(lambda r: 1e-4))
     assert outcome.ratio == pytest.approx(FASTEST_SHARE * 2.0 * 0.9)
+
+
+def test_a_clock_slowed_evenly_is_held_by_the_parents_clock() -> None:
+    # Each call reported at 0.45 of its 0.2 ms: the sum passes its check, but the parent saw
+    # 0.25 ms a call, of which the trusted timer spends 0.05 ms between its own calls.
+    def student(case: Case, calls: int) -> Round:
+        return Round([0.45 * 2e-4] * calls, calls * (2e-4 + 5e-5) + 1e-4)
+
+    outcome = measure(student, baseline_at(lambda r: 1e-4, untimed_per_call=5e-5))
+    assert outcome.flagged is None
+    assert outcome.ratio == pytest.approx(CLOCK_SHARE * 2.0)
 
 
 @pytest.mark.parametrize(

@@ -248,11 +248,11 @@ def handle_time(state: WorkerState, request: dict[str, Any], arrays: list[np.nda
     try:
         with redirect_stdout(sink), redirect_stderr(sink):
             calls = int(request["calls"])
-            times, result = protocol.time_calls(function, args, calls, state.jax.block_until_ready)
-            outputs = [_to_array(state.jax, result)] if times else []
+            timed = protocol.time_calls(function, args, calls, state.jax.block_until_ready)
+            outputs = [_to_array(state.jax, timed.last_output)] if timed.times else []
     except BaseException as error:
         return _failure(error, sink), []
-    return {"ok": True, "times": times}, outputs
+    return {"ok": True, "times": timed.times}, outputs
 
 
 def handle_exit(state: WorkerState, request: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
