@@ -258,15 +258,16 @@ def test_a_clock_slowed_within_the_sum_check_is_held_by_the_parents_clock(
     grader: Grader, world: dict[str, Path]
 ) -> None:
     # Every call reported at 0.4 of its time keeps the sum over REPORTED_SHARE of the parent's
-    # clock; that clock still holds the fastest call at CLOCK_SHARE (0.5) of the 5 ms a call sleeps.
+    # clock; that clock still holds the fastest call at CLOCK_SHARE (0.5) of the 20 ms a call
+    # sleeps. Long calls, so that a round's fixed costs (up to 2 ms) cannot blur the two.
     attack = (
         "def grad_eigsum(X):\n    clock = sys.modules['grader.protocol']\n    real = time.perf_counter\n"
         "    if clock.perf_counter is real:\n        clock.perf_counter = lambda: real() * 0.4\n"
-        + SLOW_EYE
+        "    time.sleep(0.02)\n    return jnp.eye(X.shape[0])\n"
     )
     timing = grade(grader, world, "slowed_clock", attack).problems[0].timing
     assert timing is not None and timing.flagged is None
-    assert timing.student_s >= 0.5 * 0.005 * 0.95
+    assert timing.student_s >= 0.5 * 0.02 * 0.9
 
 
 @pytest.mark.parametrize(("attack", "reason"), TIMING_CHEATS)
