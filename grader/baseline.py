@@ -77,12 +77,38 @@ def use_compilation_cache(jax: Any, folder: Path) -> None:
 
 
 def cache_root() -> Path | None:
+    """The compilation caches' folder, None when turned off or unusable (cache_warning)."""
+    root = _configured_cache_root()
+    return root if root is not None and _writable_folder(root) else None
+
+
+def cache_warning() -> str | None:
+    """Why the configured cache folder is not used (a read-only home in a CI container, say):
+    grading goes on without it, compiling everything, which is slower."""
+    root = _configured_cache_root()
+    if root is None or _writable_folder(root):
+        return None
+    return (
+        f"cannot write the compilation cache {root}: grading without it (slower); set "
+        f"${CACHE_ENV} to a writable folder, or to an empty value to turn caching off"
+    )
+
+
+def _configured_cache_root() -> Path | None:
     """$MATGRADE_CACHE_DIR ("" turns caching off), else ~/.cache/matgrade."""
     configured = os.environ.get(CACHE_ENV)
     if configured == "":
         return None
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return Path(configured) if configured else base / "matgrade"
+
+
+def _writable_folder(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 class ReferenceSide:

@@ -208,6 +208,7 @@ def _prepare_output_folder(out: Path) -> None:
 
 
 def _make_grader(args: argparse.Namespace) -> Grader:
+    from grader.baseline import cache_warning
     from grader.inputs import load_secret
     from grader.pipeline import GradeOptions, Grader
     from grader.rubric import default_rubric_path
@@ -228,9 +229,9 @@ def _make_grader(args: argparse.Namespace) -> Grader:
         )
     )
     if not args.quiet:
-        warning = sandbox_warning(grader.sandbox)
-        if warning:
-            print(f"matgrade: warning: {warning}", file=sys.stderr)
+        for warning in (sandbox_warning(grader.sandbox), cache_warning()):
+            if warning:
+                print(f"matgrade: warning: {warning}", file=sys.stderr)
         if not secret.hidden:
             print(
                 "matgrade: warning: no secret given (--secret-file or $MATGRADE_SECRET): "

@@ -138,3 +138,19 @@ def test_every_option_and_command_is_documented_in_readme() -> None:
         "matgrade explain",
     ):
         assert command in readme
+
+
+def test_an_unwritable_cache_folder_warns_and_grading_goes_on(
+    small_notebook: Path, tmp_path: Path
+) -> None:
+    result = matgrade(
+        str(small_notebook), "--out", "o", cwd=tmp_path,
+        env={"MATGRADE_SECRET": SECRET, "MATGRADE_CACHE_DIR": "/proc/matgrade-cache"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (
+        "matgrade: warning: cannot write the compilation cache /proc/matgrade-cache: grading "
+        "without it (slower); set $MATGRADE_CACHE_DIR to a writable folder, or to an empty value "
+        "to turn caching off"
+    ) in result.stderr.splitlines()  # beside the sandbox's warning, which depends on the machine
+    assert json.loads((tmp_path / "o" / "alice.json").read_text())["status"] == "graded"
