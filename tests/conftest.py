@@ -1,7 +1,11 @@
-"""Shared fixtures: paths, a rubric with short time limits, and one Grader per test session."""
+"""Shared fixtures: paths, a rubric with short time limits, one Grader per test session, and a
+compilation cache of the session's own."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +20,21 @@ from grader.rubric import default_rubric_path
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "submissions_example"
 TEST_SECRET = Secret(b"matgrade-test-secret", hidden=True)
+_OWN_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compilation caches of this session only (in CI they start cold anyway), not the user's
+    ~/.cache/matgrade: a warm cache there hid cold-start costs from tests, and tests wrote test
+    rubrics' entries into it. MATGRADE_CACHE_DIR set by the caller is honoured."""
+    if "MATGRADE_CACHE_DIR" not in os.environ:
+        _OWN_CACHE.append(tempfile.mkdtemp(prefix="matgrade-test-cache-"))
+        os.environ["MATGRADE_CACHE_DIR"] = _OWN_CACHE[0]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _OWN_CACHE:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_fast_rubric(folder: Path, time_limit_s: float = 4.0) -> Path:

@@ -4,6 +4,7 @@ rendering, the instructor commands and the second assignment."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -51,7 +52,8 @@ def grade(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
         if key not in _graders:
             path = subset_rubric(folder, rubric, [problem])
             _graders[key] = Grader(GradeOptions(path, Secret(b"feedback-tests", hidden=True)))
-        notebook = folder / f"{problem}-{abs(hash(code))}.ipynb"
+        # The student id, and with it the hidden inputs, follows the name: hash() is salted per run.
+        notebook = folder / f"{problem}-{hashlib.sha256(code.encode()).hexdigest()[:12]}.ipynb"
         nbformat.write(new_notebook(cells=[new_code_cell(HEADER), new_code_cell(code)]), notebook)
         return _graders[key].grade(notebook).problems[0]
 
@@ -162,6 +164,9 @@ def test_check_rubric_fails_on_a_tolerance_too_tight_for_its_reference(tmp_path:
     data = yaml.safe_load((RUBRICS / "hw3.yaml").read_text())
     data["reference"] = str((RUBRICS / data["reference"]).resolve())
     data["problems"]["logdet_grad"]["tolerance"] = {"rtol": 1e-17}
+    for problem in data["problems"].values():  # the verdict must not hang on this machine's speed
+        problem.pop("timing", None)
+        problem["points"]["speed"] = 0
     tight = tmp_path / "tight.yaml"
     tight.write_text(yaml.safe_dump(data, sort_keys=False))
     result = matgrade("check-rubric", str(tight))

@@ -159,12 +159,27 @@ THREATS = [
 ]  # fmt: skip
 
 
+# What the sandbox must hold for an attack to fail as expected. Each hangs on kernel features
+# (Landlock, namespaces, seccomp) that a machine may lack: matgrade then warns, and `--require`
+# refuses to grade; the test says which protection is missing instead of failing.
+PROTECTIONS_NEEDED = {
+    "kill_parent": ("signal",),
+    "import_reference": ("read_secret",),
+    "import_grader": ("read_secret",),
+}
+
+
+def skip_unless_protected(grader: Grader, *protections: str) -> None:
+    missing = [name for name in protections if not grader.sandbox.protections.get(name)]
+    if missing:
+        pytest.skip(f"this machine's sandbox lacks: {', '.join(missing)}")
+
+
 @pytest.mark.parametrize(("name", "attack", "status"), THREATS)
 def test_threat(
     grader: Grader, world: dict[str, Path], name: str, attack: str, status: str | None
 ) -> None:
-    if name == "kill_parent" and not grader.sandbox.protections.get("signal"):
-        pytest.skip("this machine cannot stop a worker from signalling the grader")
+    skip_unless_protected(grader, *PROTECTIONS_NEEDED.get(name, ()))
     result = grade(grader, world, name, attack)
     assert result.status == "graded"
     if status is not None:
@@ -176,6 +191,7 @@ def test_threat(
 
 
 def test_secret_file_and_results_folder_untouchable(grader: Grader, world: dict[str, Path]) -> None:
+    skip_unless_protected(grader, "read_secret", "write")
     before = grade(
         grader, world, "bystander", "def grad_eigsum(X):\n    return jnp.eye(X.shape[0])"
     )
@@ -196,6 +212,7 @@ def test_secret_file_and_results_folder_untouchable(grader: Grader, world: dict[
 
 
 def test_network_to_loopback_listener_never_arrives(grader: Grader, world: dict[str, Path]) -> None:
+    skip_unless_protected(grader, "tcp", "udp")
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.5)
     port = listener.getsockname()[1]
@@ -222,7 +239,7 @@ def test_forbidden_feedback_names_the_call(grader: Grader, world: dict[str, Path
     )
 
 
-SLOW_EYE = "    time.sleep(0.005)  # ~200x the autodiff baseline: no speed points when honest\n    return jnp.eye(X.shape[0])\n"
+SLOW_EYE = "    time.sleep(0.005)  # ~500x the autodiff baseline: no speed points when honest\n    return jnp.eye(X.shape[0])\n"
 TIMING_CHEATS = [
     pytest.param(
         "def grad_eigsum(X):\n    clock = sys.modules['grader.protocol']\n    real = time.perf_counter\n"
@@ -258,16 +275,16 @@ def test_a_clock_slowed_within_the_sum_check_is_held_by_the_parents_clock(
     grader: Grader, world: dict[str, Path]
 ) -> None:
     # Every call reported at 0.4 of its time keeps the sum over REPORTED_SHARE of the parent's
-    # clock; that clock still holds the fastest call at CLOCK_SHARE (0.5) of the 20 ms a call
+    # clock; that clock still holds the fastest call at CLOCK_SHARE (0.5) of the 50 ms a call
     # sleeps. Long calls, so that a round's fixed costs (up to 2 ms) cannot blur the two.
     attack = (
         "def grad_eigsum(X):\n    clock = sys.modules['grader.protocol']\n    real = time.perf_counter\n"
         "    if clock.perf_counter is real:\n        clock.perf_counter = lambda: real() * 0.4\n"
-        "    time.sleep(0.02)\n    return jnp.eye(X.shape[0])\n"
+        "    time.sleep(0.05)\n    return jnp.eye(X.shape[0])\n"
     )
     timing = grade(grader, world, "slowed_clock", attack).problems[0].timing
     assert timing is not None and timing.flagged is None
-    assert timing.student_s >= 0.5 * 0.02 * 0.9
+    assert timing.student_s >= 0.5 * 0.05 * 0.9
 
 
 @pytest.mark.parametrize(("attack", "reason"), TIMING_CHEATS)
