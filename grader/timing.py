@@ -105,9 +105,9 @@ FASTEST_SHARE = 0.7
 CLOCK_SHARE = 0.5
 
 
-def believable_fastest(times: list[float], clock_mean_s: float = 0.0) -> float:
-    """The round's fastest call, but at least FASTEST_SHARE of its mean call as reported and as
-    the parent's clock bounds it (clock_mean_call)."""
+def believable_fastest(times: list[float], clock_mean_s: float) -> float:
+    """The round's fastest call, but at least FASTEST_SHARE of its reported mean call and
+    CLOCK_SHARE of its mean call by the parent's clock (clock_mean_call)."""
     return max(min(times), FASTEST_SHARE * sum(times) / len(times), CLOCK_SHARE * clock_mean_s)
 
 
