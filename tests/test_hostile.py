@@ -41,6 +41,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     data["reference"] = str((default_rubric_path().parent / data["reference"]).resolve())
     data["defaults"]["limits"] = {"time_limit_s": 3, "memory_mb": 1024}
     data["problems"] = {k: data["problems"][k] for k in ("p2_grad_eigsum", "p2_grad_eigprod")}
+    # Scored here (not in hw2), so that a timing cheat that worked would show in speed_score.
+    data["problems"]["p2_grad_eigsum"]["points"]["speed"] = 0.5
     (root / "rubric.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return {
         "root": root,
