@@ -242,11 +242,21 @@ def test_forbidden_feedback_names_the_call(grader: Grader, world: dict[str, Path
 
 
 SLOW_EYE = "    time.sleep(0.005)  # ~500x the autodiff baseline: no speed points when honest\n    return jnp.eye(X.shape[0])\n"
+
+
+def clock_scaled_by(factor: float, body: str) -> str:
+    """grad_eigsum that makes the worker's timing clock run at `factor` of real time, then runs
+    `body`."""
+    return (
+        "def grad_eigsum(X):\n    clock = sys.modules['grader.protocol']\n    real = time.perf_counter\n"
+        f"    if clock.perf_counter is real:\n        clock.perf_counter = lambda: real() * {factor}\n"
+        + body
+    )
+
+
 TIMING_CHEATS = [
     pytest.param(
-        "def grad_eigsum(X):\n    clock = sys.modules['grader.protocol']\n    real = time.perf_counter\n"
-        "    if clock.perf_counter is real:\n        clock.perf_counter = lambda: real() * 0.001\n" + SLOW_EYE,
-        "was the clock patched?", id="patched-clock",
+        clock_scaled_by(0.001, SLOW_EYE), "was the clock patched?", id="patched-clock",
     ),
     pytest.param(
         # Every fourth call's end reads its start: one call a round reported as taking no time,
@@ -279,11 +289,7 @@ def test_a_clock_slowed_within_the_sum_check_is_held_by_the_parents_clock(
     # Every call reported at 0.4 of its time keeps the sum over REPORTED_SHARE of the parent's
     # clock; that clock still holds the fastest call at CLOCK_SHARE (0.5) of the 50 ms a call
     # sleeps. Long calls, so that a round's fixed costs (up to 2 ms) cannot blur the two.
-    attack = (
-        "def grad_eigsum(X):\n    clock = sys.modules['grader.protocol']\n    real = time.perf_counter\n"
-        "    if clock.perf_counter is real:\n        clock.perf_counter = lambda: real() * 0.4\n"
-        "    time.sleep(0.05)\n    return jnp.eye(X.shape[0])\n"
-    )
+    attack = clock_scaled_by(0.4, "    time.sleep(0.05)\n    return jnp.eye(X.shape[0])\n")
     timing = grade(grader, world, "slowed_clock", attack).problems[0].timing
     assert timing is not None and timing.flagged is None
     assert timing.student_s >= 0.5 * 0.05 * 0.9
