@@ -29,8 +29,8 @@ PHASES = [
     (pipeline.StudentRun, "_check_all", "  correctness checks (waits for the worker)"),
     (pipeline.WorkerSession, "ensure", "    worker start and load, when waited for"),
     (pipeline.StudentRun, "time", "  timing, one problem at a time"),
-    (pipeline.StudentRun, "_student_round", "    student rounds (with their reference)"),
-    (timer.BaselineTimer, "time", "    baseline rounds"),
+    (timer.TrustedTimer, "student", "    student rounds (with their echo and spot checks)"),
+    (timer.TrustedTimer, "baseline", "    baseline rounds"),
 ]
 seconds: defaultdict[str, float] = defaultdict(float)
 calls: Counter[str] = Counter()

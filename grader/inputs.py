@@ -77,11 +77,25 @@ def make_case(
 def make_timing_case(
     secret: bytes, student: str, problem: Problem, sizes: Mapping[str, int], round_: int
 ) -> Case:
-    """Inputs for one timing round; fresh per round so nothing can be precomputed."""
+    """The input a timing round checks the answer on first (at the timing size), and the
+    baseline's round is timed on."""
+    return make_call_case(timing_key(secret, student, problem.id, round_), problem, sizes, 0)
+
+
+def timing_key(secret: bytes, student: str, problem_id: str, round_: int) -> bytes:
+    """What a timing round's inputs derive from: the trusted timer draws each of its calls'
+    inputs from it, so the grader hands over this key and never the secret."""
+    message = "\x1f".join((student, problem_id, TIMING_FAMILY, str(round_))).encode()
+    return hmac.new(secret, message, hashlib.sha256).digest()
+
+
+def make_call_case(key: bytes, problem: Problem, sizes: Mapping[str, int], call: int) -> Case:
+    """Timed call number `call` of a round: independent random data, drawn afresh (not derived
+    from another call's input), so nothing about it can be known before it is sent."""
     family = CaseFamily(name=TIMING_FAMILY, count=1, sizes=[dict(sizes)])
-    rng = np.random.default_rng(case_seed(secret, student, problem.id, TIMING_FAMILY, round_))
+    rng = np.random.default_rng(case_seed(key, call))
     args = tuple(draw_arg(arg, sizes, family, rng) for arg in problem.args)
-    return Case(family=TIMING_FAMILY, index=round_, sizes=sizes, args=args)
+    return Case(family=TIMING_FAMILY, index=call, sizes=sizes, args=args)
 
 
 def draw_arg(

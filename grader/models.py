@@ -38,7 +38,8 @@ class CaseResult(_Model):
 
 class Timing(_Model):
     """Seconds per call of the student's function and of jax.jit(autodiff): each side's fastest
-    call over the quiet timing rounds."""
+    call over the quiet timing rounds, by the trusted timer's clock (the student's from sending
+    fresh inputs until the output is back, less what passing them costs a trusted echo)."""
 
     student_s: float
     baseline_s: float
@@ -52,10 +53,22 @@ class Timing(_Model):
         default=0,
         description="Repetitions left out and measured again: run in a busy spell of the machine "
         "(the student's or a baseline round over 10% slower than that side's fastest in the "
-        "phase) or failing a wall-time or output check.",
+        "phase).",
     )
     flagged: str | None = Field(
-        default=None, description="Why the grader did not trust this timing (no speed points)."
+        default=None,
+        description="Why this timing earns no speed points: a timed call returned a wrong "
+        "result, or the worker used CPU beyond its calls.",
+    )
+    attempts: int = Field(
+        default=1,
+        description="Times the answer was timed: a phase without enough quiet rounds is "
+        "measured again later, and the best trustworthy attempt is kept.",
+    )
+    review: str | None = Field(
+        default=None,
+        description="Set when every attempt stayed disturbed: the speed points come from the "
+        "best attempt, and the instructor's summary lists this timing for review.",
     )
 
 

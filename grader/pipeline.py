@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from grader.baseline import (
 from grader.compare import compare, matches
 from grader.errors import RubricError, SandboxError, UsageError
 from grader.gate import Lane, Lanes, pin_thread
-from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case
+from grader.inputs import ArgValue, Case, Secret, make_case, make_timing_case, timing_key
 from grader.models import ExtractionNote, GradeResult, MatchedBy, ProblemResult, SandboxReport
 from grader.notebook import Extraction, InvalidNotebook, code_cells, extract, read_notebook
 from grader.rubric import LoadedRubric, ProblemRubric, load_rubric
@@ -60,14 +59,23 @@ from grader.scoring import (
     TimingOutcome,
     score_problem,
 )
-from grader.timer import BaselineTimer
-from grader.timing import BaselineTimes, Round, measure_speed, sizes_text
+from grader.timer import StudentRoundSpec, StudentTimingFailed, TrustedTimer
+from grader.timing import (
+    RETIMES,
+    BaselineTimes,
+    StudentCalls,
+    better_timing,
+    measure_speed,
+    sizes_text,
+    with_review,
+    worth_retiming,
+)
 
 LOAD_TIMEOUT_S = 60.0
 PROBE_TIMEOUT_S = 10.0
 OUTPUT_KEPT = 2000
 CORES = os.cpu_count() or 1
-ROUND_TIMEOUT_BUDGETS = 10
+ROUNDS_PER_ATTEMPT = 1000  # round indices of one timing attempt, so attempts never share inputs
 
 CaseKey = tuple[str, str, int]
 
@@ -192,11 +200,15 @@ class WorkerSession:
             if isinstance(arity, list) and len(arity) == 2 and all(type(a) is int for a in arity)
         }
 
-    def close(self) -> None:
-        self.starting()
+    def drop_worker(self) -> None:
+        """Kill the worker; the next request starts and loads a fresh one."""
         worker, self.worker = self.worker, None
         if worker is not None:
             worker.kill()
+
+    def close(self) -> None:
+        self.starting()
+        self.drop_worker()
         self.control.track(self, live=False)
 
 
@@ -226,17 +238,17 @@ class Grader:
         cache = warm_worker_cache(self.rubric, options.device, confinement)
         if cache is not None:
             self.worker_config = replace(self.worker_config, cache_dir=str(cache))
-        self._timers: dict[int, BaselineTimer] = {}
+        self._timers: dict[int, TrustedTimer] = {}
         self._timers_lock = threading.Lock()
 
-    def timer(self, lane: Lane) -> BaselineTimer:
+    def timer(self, lane: Lane) -> TrustedTimer:
         """The lane's baseline timer, started by the lane's first grading (it imports JAX while
         the first worker does) on the lane's core."""
         with self._timers_lock:
             running = self._timers.get(id(lane))
             if running is None or running.process.poll() is not None:  # a dead one is replaced
                 reference = self.rubric.reference_path()
-                self._timers[id(lane)] = BaselineTimer(reference, self.options.device, lane.cpu)
+                self._timers[id(lane)] = TrustedTimer(reference, self.options.device, lane.cpu)
             return self._timers[id(lane)]
 
     def close(self) -> None:
@@ -249,11 +261,13 @@ class Grader:
     def grade(self, notebook: Path, student: str | None = None) -> GradeResult:
         started = time.monotonic()
         student = student or notebook.stem
-        try:
-            extraction = extract(code_cells(read_notebook(notebook)))
-        except InvalidNotebook as error:
-            return self._result(notebook, student, [], [], started, errors=[str(error)])
+        # Extracted on the lane's core: parsing a huge notebook takes CPU from this grading,
+        # not from another lane's timing.
         with self.control.lanes.take() as lane:
+            try:
+                extraction = extract(code_cells(read_notebook(notebook)))
+            except InvalidNotebook as error:
+                return self._result(notebook, student, [], [], started, errors=[str(error)])
             session = WorkerSession(self.worker_config, extraction, self.control, lane)
             try:
                 session.launch()
@@ -340,17 +354,34 @@ class StudentRun:
             self.expected = self._reference_answers(pool)
             self.session.ensure()
             measurements = self._check_all()
-        for pid, measurement in measurements.items():
-            if _timeable(measurement) and self.problems[pid].timing is not None:
-                function = measurement.function
-                assert function is not None
-                measurement.timing, measurement.timing_note = self.time(
-                    self._problem(pid), self.problems[pid], function
-                )
+        timed = [
+            pid
+            for pid, measurement in measurements.items()
+            if _timeable(measurement) and self.problems[pid].timing is not None
+        ]
+        for attempt in range(1 + RETIMES):
+            for pid in timed:
+                self._time_again(measurements[pid], attempt)
+            timed = [
+                pid for pid in timed if worth_retiming(measurements[pid].timing, self.problems[pid])
+            ]
+        for pid in timed:
+            measurements[pid].timing = with_review(measurements[pid].timing)
         return [
             score_problem(rubric, measurements[pid], self._problem(pid))
             for pid, rubric in self.problems.items()
         ]
+
+    def _time_again(self, measurement: ProblemMeasurement, attempt: int) -> None:
+        """Time the answer (again): of all attempts, the best trustworthy one is kept, as noise
+        only ever adds time. An attempt that fails (a raise, a hang) ends the timing."""
+        pid, function = measurement.problem_id, measurement.function
+        assert function is not None
+        outcome, note = self.time(self._problem(pid), self.problems[pid], function, attempt)
+        if outcome is None:
+            measurement.timing, measurement.timing_note = None, note
+        else:
+            measurement.timing = better_timing(measurement.timing, outcome)
 
     def _check_all(self) -> dict[str, ProblemMeasurement]:
         callables = self.session.callables()
@@ -472,83 +503,48 @@ class StudentRun:
         return ProblemMeasurement(problem_id, tried=tried)
 
     def time(
-        self, problem: Problem, rubric: ProblemRubric, function: str
+        self, problem: Problem, rubric: ProblemRubric, function: str, attempt: int = 0
     ) -> tuple[TimingOutcome | None, str]:
-        """Check the answer at the timing size, then time it against the baseline."""
-        timing, limits = rubric.timing, rubric.limits
-        assert timing is not None and limits is not None
+        """Check the answer at the timing size, then time it against the baseline. Each attempt
+        draws inputs of its own: one measured again sees nothing it has seen before."""
+        timing, limits, tolerance = rubric.timing, rubric.limits, rubric.tolerance
+        assert timing is not None and limits is not None and tolerance is not None
         where = sizes_text(timing.sizes)
         first = make_timing_case(self.secret, self.student, problem, timing.sizes, 0)
         warm = self.run_case(problem, rubric, function, first)
         if not warm.passed:
             reason = warm.failure.message if warm.failure else warm.comparison.message  # type: ignore[union-attr]
             return None, f"Not timed: at the timing size ({where}) {reason}; no speed points."
-
         timer = self.grader.timer(self.session.lane)
 
-        def student(case: Case, calls: int) -> Round:
-            return self._student_round(problem, rubric, function, case, calls)
+        def key(index: int) -> bytes:
+            round_ = attempt * ROUNDS_PER_ATTEMPT + index
+            return timing_key(self.secret, self.student, problem.id, round_)
 
-        def baseline(case: Case, calls: int) -> BaselineTimes:
-            return timer.time(problem.id, case.args, calls)
+        def student(index: int, calls: int) -> StudentCalls:
+            spec = StudentRoundSpec(
+                problem.id, function, timing.sizes, key(index), calls,
+                limits.time_limit_s, limits.memory_mb, tolerance.rtol, tolerance.atol,
+            )  # fmt: skip
+            worker = self.session.ensure()
+            return timer.student(spec, (worker.request_fd, worker.reply_fd))
 
-        def case_for_round(index: int) -> Case:
-            return make_timing_case(self.secret, self.student, problem, timing.sizes, index)
+        def baseline(index: int, calls: int) -> BaselineTimes:
+            return timer.baseline(problem.id, timing.sizes, key(index), calls)
 
         try:
             with self.session.lane.gate.exclusive():
-                outcome = measure_speed(
-                    student, baseline, case_for_round, timing, CORES, self._worker_cpu_seconds
-                )
-        except (WorkerTimeout, WorkerDied, _TimingFailed) as error:
+                outcome = measure_speed(student, baseline, timing, CORES, self._worker_cpu_seconds)
+        except StudentTimingFailed as error:
+            if error.kind != "exception":  # the worker is mid-call or broken: start afresh
+                self.session.drop_worker()
+            return None, f"Not timed at {where}: {error}; no speed points."
+        except (WorkerTimeout, WorkerDied) as error:
             return None, f"Not timed at {where}: {error}; no speed points."
         return outcome, ""
 
     def _worker_cpu_seconds(self) -> float:
         return tree_cpu_seconds(self.session.ensure().process.pid)
-
-    def _student_round(
-        self, problem: Problem, rubric: ProblemRubric, function: str, case: Case, calls: int
-    ) -> Round:
-        assert rubric.limits is not None and rubric.tolerance is not None
-        header, arrays = call_message(function, case.args, 0)
-        header.update(op="time", calls=calls)
-        last_input = tuple(
-            protocol.varied_input(v, calls - 1) if isinstance(v, np.ndarray) else v
-            for v in case.args
-        )
-        expected = self.grader.reference.expected(problem, last_input) if calls else None
-        self.session.ensure()
-        started = time.monotonic()
-        # Rounds are sized to last budget_s / min_repeats; far longer means a cheat or a stall.
-        budget = rubric.timing.budget_s if rubric.timing else 0.0
-        timeout = rubric.limits.time_limit_s + ROUND_TIMEOUT_BUDGETS * budget
-        reply, outputs = self.session.request(header, arrays, timeout)
-        wall = time.monotonic() - started
-        times = _valid_times(reply, calls)
-        problem_text = None
-        if expected is not None:
-            tolerance = rubric.tolerance
-            if len(outputs) != 1:
-                problem_text = "no result came back"
-            else:
-                comparison = compare(outputs[0], expected, tolerance.rtol, tolerance.atol)
-                problem_text = None if comparison.passed else comparison.message
-        return Round(times, wall, problem_text)
-
-
-def _valid_times(reply: Mapping[str, Any], calls: int) -> list[float]:
-    times = reply.get("times")
-    if not reply.get("ok") or not isinstance(times, list) or len(times) != calls:
-        raise _TimingFailed(str(reply.get("message", "the timing run failed")))
-    values = [t for t in times if isinstance(t, int | float) and math.isfinite(t) and t >= 0]
-    if len(values) != calls:
-        raise _TimingFailed("the worker reported times that are not durations")
-    return [float(t) for t in values]
-
-
-class _TimingFailed(Exception):
-    pass
 
 
 def _timeable(measurement: ProblemMeasurement) -> bool:

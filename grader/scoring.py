@@ -41,7 +41,11 @@ class TimingOutcome:
     size: Mapping[str, int]
     repeats: int
     discarded: int = 0  # rounds measured in a busy spell of the machine and left out
-    flagged: str | None = None
+    flagged: str | None = None  # why this timing earns no speed points
+    settled: bool = True  # enough quiet rounds: False sends the answer to be measured again
+    attempts: int = 1
+    attempt_ratios: tuple[float, ...] = ()  # every attempt's ratio, when timed more than once
+    review: str | None = None  # unsettled and inconsistent over every attempt: for the instructor
 
     @property
     def ratio(self) -> float:
@@ -142,6 +146,8 @@ def _timing_model(timing: TimingOutcome | None) -> Timing | None:
         repeats=timing.repeats,
         discarded=timing.discarded,
         flagged=timing.flagged,
+        attempts=timing.attempts,
+        review=timing.review,
     )
 
 
@@ -272,7 +278,7 @@ def _speed_feedback(rubric: ProblemRubric, timing: Timing | None, note: str) -> 
     if timing is None:
         return [note] if note else []
     if timing.flagged:
-        return [f"Timing was not trusted and earns no speed points: {timing.flagged}."]
+        return [f"No speed points: {timing.flagged}."]
     size = ", ".join(f"{k}={v}" for k, v in timing.size.items())
     line = (
         f"Speed at {size}: {timing.student_s * 1e3:.3g} ms per call, "
@@ -284,4 +290,6 @@ def _speed_feedback(rubric: ProblemRubric, timing: Timing | None, note: str) -> 
             f" Full speed points need a ratio of at most {curve.full_at:g}: avoid Python loops "
             "over entries and build the result with whole-array operations."
         )
+    if timing.review:
+        line += f" Note: {timing.review}."
     return [line]

@@ -6,6 +6,8 @@ import pytest
 
 from grader.assignment import Problem
 from grader.compare import Comparison
+from grader.models import GradeResult
+from grader.report.summary import summary_markdown
 from grader.rubric import CaseFamily, Points, ProblemRubric, SpeedCurve
 from grader.scoring import (
     CallFailure,
@@ -100,3 +102,44 @@ def test_missing_lists_what_was_tried() -> None:
         "No function found. Expected one named 'f'.",
         "Also tried by behaviour, none matched: g, h.",
     ]
+
+
+ALL_PASS = [case("small", OK), case("small", OK), case("large", OK)]
+
+
+@pytest.mark.parametrize(
+    ("flagged", "review", "speed", "feedback"),
+    [
+        pytest.param(None, None, 0.25, "8x the time of jax.jit(autodiff)", id="measured"),
+        pytest.param(
+            "a timed call returned a wrong result (x)", None, 0.0,
+            "No speed points: a timed call returned a wrong result (x).", id="wrong-when-timed",
+        ),
+        # Noise never costs points: the best attempt is scored, and nobody is accused.
+        pytest.param(
+            None, "timing could not be confirmed; your instructor will review it", 0.25,
+            "Note: timing could not be confirmed; your instructor will review it.", id="review",
+        ),
+    ],
+)  # fmt: skip
+def test_speed_feedback(
+    flagged: str | None, review: str | None, speed: float, feedback: str
+) -> None:
+    timing = TimingOutcome(8e-3, 1e-3, {"n": 2}, 5, flagged=flagged, review=review)
+    result = score_problem(RUBRIC, ProblemMeasurement("p", "f", "name", ALL_PASS, timing), PROBLEM)
+    assert result.speed_score == pytest.approx(speed)
+    assert feedback in result.feedback[-1]
+    assert "patched" not in result.feedback[-1] and "not trusted" not in result.feedback[-1]
+
+
+def test_the_class_summary_lists_timings_to_review() -> None:
+    timing = TimingOutcome(8e-3, 1e-3, {"n": 2}, 5, attempts=3, review="could not be confirmed")
+    reviewed = score_problem(
+        RUBRIC, ProblemMeasurement("p", "f", "name", ALL_PASS, timing), PROBLEM
+    )
+    result = GradeResult(
+        grader_version="0", submission="ada.ipynb", student="ada", assignment="hw", status="graded", total=1.25,
+        max_total=1.5, problems=[reviewed],
+    )  # fmt: skip
+    text = summary_markdown([result, result.model_copy(update={"student": "bob", "problems": []})])
+    assert "| ada | p | 8x | 3 | 0.25 |" in text and "| bob | p |" not in text

@@ -1,4 +1,5 @@
-"""The baseline timer: a real trusted process timing jax.jit(jax.grad(objective))."""
+"""The trusted timer: a real process that times the baseline in itself and a real worker's calls
+by its own clock, through the timed-call stream."""
 
 from __future__ import annotations
 
@@ -13,40 +14,114 @@ from grader.errors import WorkerError
 from grader.gate import pin_thread
 from grader.pipeline import Grader
 from grader.rubric import default_rubric_path, load_rubric
-from grader.timer import BaselineTimer
+from grader.sandbox import Worker, WorkerConfig, start_worker
+from grader.timer import StudentRoundSpec, StudentTimingFailed, TrustedTimer
+
+KEY = bytes(32)
+EIGSUM = "p2_grad_eigsum"
+SOURCE = """
+import time
+import jax.numpy as jnp
+
+def identity(X):
+    return jnp.eye(X.shape[0])
+
+def slow_identity(X):
+    time.sleep(0.01)
+    return jnp.eye(X.shape[0])
+
+def wrong(X):
+    return 2 * jnp.eye(X.shape[0])
+
+def wrong_shape(X):
+    return jnp.eye(X.shape[0] + 1)
+
+def raises(X):
+    raise ValueError("on purpose")
+
+def hangs(X):
+    while True:
+        pass
+"""
 
 
 @pytest.fixture(scope="module")
-def timer() -> Iterator[BaselineTimer]:
-    started = BaselineTimer(load_rubric(default_rubric_path()).reference_path(), "cpu")
+def timer() -> Iterator[TrustedTimer]:
+    started = TrustedTimer(load_rubric(default_rubric_path()).reference_path(), "cpu")
     yield started
     started.close()
 
 
-def test_times_every_call_and_what_it_spent_between_them(timer: BaselineTimer) -> None:
-    X = np.random.default_rng(0).standard_normal((20, 20))
-    timed = timer.time("p2_grad_eigsum", (X,), 7)
+@pytest.fixture
+def worker() -> Iterator[Worker]:
+    started = start_worker(WorkerConfig())
+    chunk = {"cell": 0, "line": 1, "source": SOURCE, "is_import": False}
+    started.request({"op": "load", "chunks": [chunk]}, [], 60)
+    yield started
+    started.kill()
+
+
+def spec(function: str, calls: int = 6, timeout_s: float = 5.0) -> StudentRoundSpec:
+    return StudentRoundSpec(EIGSUM, function, {"n": 30}, KEY, calls, timeout_s, 1024, 1e-10, 1e-12)
+
+
+def test_times_every_baseline_call(timer: TrustedTimer) -> None:
+    timed = timer.baseline(EIGSUM, {"n": 20}, KEY, 7)
     assert len(timed.times) == 7 and all(0 < t < 5 for t in timed.times)
-    assert 0 < timed.untimed_s < 5
 
 
-def test_a_bad_request_is_an_error_and_the_timer_goes_on(timer: BaselineTimer) -> None:
-    with pytest.raises(WorkerError, match="the baseline timer failed: KeyError: 'no_such'"):
-        timer.time("no_such", (np.ones(3),), 1)
-    assert len(timer.time("p2_grad_eigsum", (np.eye(4),), 2).times) == 2
+def test_a_student_round_is_timed_by_the_timers_clock(timer: TrustedTimer, worker: Worker) -> None:
+    fast = timer.student(spec("identity"), (worker.request_fd, worker.reply_fd))
+    slow = timer.student(spec("slow_identity", 3), (worker.request_fd, worker.reply_fd))
+    assert len(fast.times) == 6 and len(fast.echo_times) == 6 and fast.problem is None
+    assert min(slow.times) >= 0.01 > min(fast.times) and slow.problem is None
+    # The worker answers the grader's requests again afterwards.
+    reply, _ = worker.request({"op": "call", "function": "identity", "args": [
+        {"kind": "array", "index": 0}]}, [np.eye(3)], 10)  # fmt: skip
+    assert reply["ok"]
+
+
+@pytest.mark.parametrize(
+    ("function", "kind", "fragment"),
+    [
+        pytest.param("raises", "exception", "ValueError: on purpose", id="raises"),
+        pytest.param("wrong_shape", "exception", "expected float64 of shape (30, 30)", id="shape"),
+        pytest.param("hangs", "timeout", "did not finish within 1 s", id="hangs"),
+        pytest.param("no_such", "exception", "function not defined", id="missing"),
+    ],
+)
+def test_a_failed_round_says_how(
+    timer: TrustedTimer, worker: Worker, function: str, kind: str, fragment: str
+) -> None:
+    with pytest.raises(StudentTimingFailed) as failed:
+        timer.student(spec(function, timeout_s=1.0), (worker.request_fd, worker.reply_fd))
+    assert failed.value.kind == kind and fragment in str(failed.value)
+
+
+def test_a_wrong_timed_output_is_caught_by_the_spot_check(
+    timer: TrustedTimer, worker: Worker
+) -> None:
+    round_ = timer.student(spec("wrong"), (worker.request_fd, worker.reply_fd))
+    assert round_.problem is not None and "relative error" in round_.problem
+
+
+def test_a_bad_request_is_an_error_and_the_timer_goes_on(timer: TrustedTimer) -> None:
+    with pytest.raises(WorkerError, match="the trusted timer failed: KeyError: 'no_such'"):
+        timer.baseline("no_such", {"n": 3}, KEY, 1)
+    assert len(timer.baseline(EIGSUM, {"n": 4}, KEY, 2).times) == 2
 
 
 def test_close_ends_the_process() -> None:
-    started = BaselineTimer(load_rubric(default_rubric_path()).reference_path(), "cpu")
+    started = TrustedTimer(load_rubric(default_rubric_path()).reference_path(), "cpu")
     started.close()
     assert started.process.poll() is not None
 
 
 def test_the_timer_runs_on_its_lanes_core() -> None:
     cpu = max(os.sched_getaffinity(0))
-    started = BaselineTimer(load_rubric(default_rubric_path()).reference_path(), "cpu", cpu)
+    started = TrustedTimer(load_rubric(default_rubric_path()).reference_path(), "cpu", cpu)
     try:
-        started.time("p2_grad_eigsum", (np.eye(4),), 1)
+        started.baseline(EIGSUM, {"n": 4}, KEY, 1)
         assert os.sched_getaffinity(started.process.pid) == {cpu}
     finally:
         started.close()
@@ -62,17 +137,17 @@ def test_a_grader_replaces_a_timer_that_died(grader: Grader) -> None:
 def threads_of_a_timer(cpu: int, started_on: set[int]) -> int:
     """The threads of a timer for `cpu` started from a thread that may use `started_on`."""
     reference = load_rubric(default_rubric_path()).reference_path()
-    timers: list[BaselineTimer] = []
+    timers: list[TrustedTimer] = []
 
     def start() -> None:
         pin_thread(started_on)
-        timers.append(BaselineTimer(reference, "cpu", cpu))
+        timers.append(TrustedTimer(reference, "cpu", cpu))
 
     starter = threading.Thread(target=start)
     starter.start()
     starter.join()
     try:
-        timers[0].time("p2_grad_eigsum", (np.eye(4),), 1)
+        timers[0].baseline(EIGSUM, {"n": 4}, KEY, 1)
         return len(os.listdir(f"/proc/{timers[0].process.pid}/task"))
     finally:
         timers[0].close()

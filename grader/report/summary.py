@@ -40,9 +40,9 @@ def summary_markdown(results: list[GradeResult]) -> str:
     ordered = sorted(results, key=lambda r: r.student)
     title = ordered[0].assignment_title or ordered[0].assignment if ordered else "matgrade"
     parts = [f"# {title}: class summary", "", _overview(ordered), "", _pass_rates(ordered)]
-    failures = _common_failures(ordered)
-    if failures:
-        parts += ["", failures]
+    for section in (_common_failures(ordered), _timings_to_review(ordered)):
+        if section:
+            parts += ["", section]
     parts += ["", _student_table(ordered)]
     return "\n".join(parts) + "\n"
 
@@ -87,6 +87,27 @@ def _common_failures(results: list[GradeResult]) -> str:
     for message, count in messages.most_common(COMMON_FAILURES_SHOWN):
         lines.append(f"- {count} x {message[:160]}")
     return "\n".join(lines)
+
+
+def _timings_to_review(results: list[GradeResult]) -> str:
+    """Timings that stayed disturbed over every attempt: the student kept the best attempt's
+    speed points and was told the instructor will review it, never that they cheated."""
+    rows = [
+        f"| {result.student} | {problem.id} | {problem.timing.ratio:.3g}x | "
+        f"{problem.timing.attempts} | {problem.speed_score:g} |"
+        for result in results
+        for problem in result.problems
+        if problem.timing is not None and problem.timing.review
+    ]
+    if not rows:
+        return ""
+    header = [
+        "Timings to review (disturbed in every attempt; the best attempt was scored):",
+        "",
+        "| Student | Problem | Ratio | Attempts | Speed points |",
+        "|---|---|---|---|---|",
+    ]
+    return "\n".join(header + rows)
 
 
 def _student_table(results: list[GradeResult]) -> str:

@@ -2,8 +2,9 @@
 
 Started by grader.sandbox with an empty environment, in its own session, with two pipe file
 descriptors for the protocol. It limits itself before importing JAX (limits cannot be set from a
-threaded parent safely), then serves `load`, `call`, `time` and `exit` requests. Everything it
-sends back is JSON and .npy bytes; the parent trusts none of it beyond its format.
+threaded parent safely), then serves `load`, `call`, `timed_calls` and `exit` requests.
+Everything it sends back is JSON, .npy or raw float64 bytes; the parent trusts none of it beyond
+its format.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ def apply_limits(config: dict[str, Any]) -> None:
     _set(resource.RLIMIT_CPU, int(config["cpu_s"]), int(config["cpu_s"]) + 5)
     _set(resource.RLIMIT_FSIZE, int(config["file_mb"]) * MIB)
     _set(resource.RLIMIT_NOFILE, 256)
+    # No real-time scheduling and no priority above the default, even where seccomp is missing
+    # (a process with CAP_SYS_NICE, root's, passes these; seccomp refuses the calls outright).
+    _set(resource.RLIMIT_RTPRIO, 0)
+    _set(resource.RLIMIT_NICE, 0)
     if config.get("platform", "cpu") == "cpu":
         # CUDA maps tens of GB of address space for unified memory at start-up, so on a GPU
         # these limits would stop every worker; there the cgroup layer caps host memory.

@@ -2,7 +2,8 @@
 
 Refused with EACCES/EPERM: sockets other than AF_UNIX (so UDP too, which Landlock cannot see),
 ptrace and cross-process memory access, bpf, mounting, namespaces, keyrings, kernel modules,
-io_uring (a second path to the network), userfaultfd and perf events. clone3 answers ENOSYS,
+io_uring (a second path to the network), userfaultfd, perf events, and changing CPU affinity,
+scheduling policy or priority. clone3 answers ENOSYS,
 so libc falls back to clone, whose namespace flags can be inspected.
 """
 
@@ -26,6 +27,9 @@ DENIED = (
     "finit_module", "delete_module", "kexec_load", "kexec_file_load", "io_uring_setup",
     "userfaultfd", "perf_event_open", "open_by_handle_at", "name_to_handle_at", "quotactl",
     "swapon", "swapoff", "reboot", "settimeofday", "clock_settime", "acct",
+    # A worker stays on its lane's core at its priority: moving to another lane's core, or
+    # real-time scheduling, would slow another student's timing.
+    "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr", "setpriority",
 )  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import io
 import os
@@ -15,12 +16,11 @@ import types
 import warnings
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
-from time import perf_counter  # bound before student code can patch the time module
 from typing import Any
 
 import numpy as np
 
-from grader import protocol
+from grader import protocol, stream
 from grader.worker.confine import confine
 from grader.worker.limits import set_memory_limit
 
@@ -33,7 +33,7 @@ def serve(config: dict[str, Any]) -> None:
     _exit_when_grader_dies(request_fd)
     jax = _start_jax(config)
     device = _device_name(jax)
-    state = WorkerState(jax)
+    state = WorkerState(jax, request_fd, reply_fd)
     layers = confine(config, os.getcwd())
     hello = {"ok": True, "jax": jax.__version__, "device": device, "layers": layers}
     protocol.send(reply_fd, hello)
@@ -46,8 +46,9 @@ def serve(config: dict[str, Any]) -> None:
         if handler is None:
             protocol.send(reply_fd, {"ok": False, "message": f"unknown op {request.get('op')!r}"})
             continue
-        header, out_arrays = handler(state, request, arrays)
-        protocol.send(reply_fd, header, out_arrays)
+        reply = handler(state, request, arrays)
+        if reply is not None:
+            protocol.send(reply_fd, *reply)
 
 
 def _exit_when_grader_dies(request_fd: int) -> None:
@@ -105,8 +106,9 @@ class _NoIPython:
 
 
 class WorkerState:
-    def __init__(self, jax: Any) -> None:
+    def __init__(self, jax: Any, request_fd: int, reply_fd: int) -> None:
         self.jax = jax
+        self.request_fd, self.reply_fd = request_fd, reply_fd
         self.module = types.ModuleType("__student__")
         self.module.__dict__["get_ipython"] = lambda: _NoIPython()
         sys.modules["__student__"] = self.module
@@ -201,15 +203,13 @@ def handle_call(state: WorkerState, request: dict[str, Any], arrays: list[np.nda
     args = _build_args(state, request["args"], arrays)
     set_memory_limit(int(request.get("memory_mb", 4096)))
     captured = CappedText()
-    start = perf_counter()
     try:
         with redirect_stdout(captured), redirect_stderr(captured):
             result = function(*args)
             array = _to_array(state.jax, result)
     except BaseException as error:  # anything the student's code raises is data
         return _failure(error, captured), []
-    seconds = perf_counter() - start
-    header = {"ok": True, "seconds": seconds, "output": captured.getvalue()}
+    header = {"ok": True, "output": captured.getvalue()}
     return header, [array]
 
 
@@ -240,19 +240,50 @@ def _to_array(jax: Any, result: Any) -> np.ndarray:
     return array
 
 
-def handle_time(state: WorkerState, request: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
-    """Time `calls` calls (protocol.time_calls); send the last output back."""
+def handle_timed_calls(
+    state: WorkerState, request: dict[str, Any], _: list[np.ndarray]
+) -> Reply | None:
+    """A timing session (grader.stream): the trusted side sends each call's inputs and times it
+    by its own clock until the output's bytes are back; nothing here is believed about time."""
     function = state.function(str(request["function"]))
-    args = _build_args(state, request["args"], arrays)
+    if not callable(function):
+        return {"ok": False, "error_type": "NameError", "message": "function not defined"}, []
+    layout = stream.Layout.from_json(request["layout"])
+    supplied = [
+        None if name is None else protocol.supplied_function(str(name), "gradient")
+        for name in request["supplied"]
+    ]
+    set_memory_limit(int(request.get("memory_mb", 4096)))
+    jnp = state.jax.numpy
+
+    def call(values: list[np.ndarray]) -> np.ndarray:
+        numeric = iter(values)
+        args = [given if given is not None else _argument(jnp, next(numeric)) for given in supplied]
+        array = _to_array(state.jax, function(*args))
+        if array.dtype.kind not in "biuf" or array.shape != layout.output_shape:
+            raise NotAnArray(
+                f"returned {array.dtype} values of shape {array.shape}, expected float64 of "
+                f"shape {layout.output_shape}"
+            )
+        return array
+
+    protocol.send(state.reply_fd, {"ok": True})
     sink = CappedText()
+    collecting = gc.isenabled()
+    gc.disable()  # as in timeit: a collection inside one call is noise, not its cost
     try:
         with redirect_stdout(sink), redirect_stderr(sink):
-            calls = int(request["calls"])
-            timed = protocol.time_calls(function, args, calls, state.jax.block_until_ready)
-            outputs = [_to_array(state.jax, timed.last_output)] if timed.times else []
-    except BaseException as error:
-        return _failure(error, sink), []
-    return {"ok": True, "times": timed.times}, outputs
+            calls = stream.serve(
+                state.request_fd, state.reply_fd, layout, call, lambda e: _failure(e, sink)
+            )
+    finally:
+        if collecting:
+            gc.enable()
+    return None if calls is None else ({"ok": True, "calls": calls}, [])
+
+
+def _argument(jnp: Any, value: np.ndarray) -> Any:
+    return float(value) if value.ndim == 0 else jnp.asarray(value, dtype=jnp.float64)
 
 
 def handle_exit(state: WorkerState, request: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
@@ -260,9 +291,9 @@ def handle_exit(state: WorkerState, request: dict[str, Any], arrays: list[np.nda
     os._exit(0)
 
 
-HANDLERS: dict[str, Callable[[WorkerState, dict[str, Any], list[np.ndarray]], Reply]] = {
+HANDLERS: dict[str, Callable[[WorkerState, dict[str, Any], list[np.ndarray]], Reply | None]] = {
     "load": handle_load,
     "call": handle_call,
-    "time": handle_time,
+    "timed_calls": handle_timed_calls,
     "exit": handle_exit,
 }
