@@ -1,6 +1,6 @@
 """Who may use a core while a timing phase runs on it: nobody else.
 
-Each grading runs in a lane: one core that its grading thread, its worker and its baseline timer
+Each grading runs in a lane: one core that its grading thread, its worker and its trusted timer
 are pinned to (children and threads inherit the pinning of the thread that starts them). Timing
 the student and the baseline on the same core makes both see the same machine: pinned, the
 baseline's time varied by about 1% across a batch; floating, by up to 4x. Gradings share a lane

@@ -242,7 +242,7 @@ class Grader:
         self._timers_lock = threading.Lock()
 
     def timer(self, lane: Lane) -> TrustedTimer:
-        """The lane's baseline timer, started by the lane's first grading (it imports JAX while
+        """The lane's trusted timer, started by the lane's first grading (it imports JAX while
         the first worker does) on the lane's core."""
         with self._timers_lock:
             running = self._timers.get(id(lane))
@@ -252,7 +252,7 @@ class Grader:
             return self._timers[id(lane)]
 
     def close(self) -> None:
-        """Stops the baseline timers; workers end with their gradings."""
+        """Stops the trusted timers; workers end with their gradings."""
         with self._timers_lock:
             for timer in self._timers.values():
                 timer.close()

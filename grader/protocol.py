@@ -87,8 +87,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def receive(fd: int, deadline: float | None = None) -> tuple[Header, list[np.ndarray]]:
-    """Read one frame; raise TimeoutError past `deadline` (time.monotonic) and EOFError on close."""
+def receive(
+    fd: int, deadline: float | None = None, max_arrays: int = MAX_ARRAYS
+) -> tuple[Header, list[np.ndarray]]:
+    """Read one frame of at most `max_arrays` arrays; raise TimeoutError past `deadline`
+    (time.monotonic) and EOFError on close."""
     read = reader(fd, deadline)
     (json_length,) = struct.unpack(">I", read(4))
     if json_length > MAX_JSON_BYTES:
@@ -100,7 +103,7 @@ def receive(fd: int, deadline: float | None = None) -> tuple[Header, list[np.nda
     if not isinstance(header, dict):
         raise FrameError("header is not a JSON object")
     n_arrays = header.get("n_arrays", 0)
-    if not isinstance(n_arrays, int) or not 0 <= n_arrays <= MAX_ARRAYS:
+    if not isinstance(n_arrays, int) or not 0 <= n_arrays <= max_arrays:
         raise FrameError(f"bad array count {n_arrays!r}")
     arrays = []
     for _ in range(n_arrays):

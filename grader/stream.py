@@ -95,7 +95,7 @@ def exchange(
     read = protocol.reader(read_fd, deadline)
     (length,) = LENGTH.unpack(read(LENGTH.size))
     if length == FAILED:
-        header, _ = protocol.receive(read_fd, deadline)
+        header, _ = protocol.receive(read_fd, deadline, max_arrays=0)
         raise StreamFailed(header)
     if length != layout.output_bytes():
         raise protocol.FrameError(

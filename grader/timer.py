@@ -308,7 +308,7 @@ def timed_round(
     """One session of the timed-call stream: each call's seconds by this process's clock, from
     its first byte sent to its output's last byte read, and the outputs of the calls in `keep`."""
     protocol.send(write_fd, session)
-    ready, _ = protocol.receive(read_fd, time.monotonic() + call_timeout_s)
+    ready, _ = protocol.receive(read_fd, time.monotonic() + call_timeout_s, max_arrays=0)
     if not ready.get("ok"):
         raise stream.StreamFailed(ready)
     times: list[float] = []
@@ -327,7 +327,7 @@ def timed_round(
         if collecting:
             gc.enable()
     stream.end(write_fd)
-    protocol.receive(read_fd, time.monotonic() + call_timeout_s)
+    protocol.receive(read_fd, time.monotonic() + call_timeout_s, max_arrays=0)
     return times, kept
 
 

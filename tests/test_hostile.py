@@ -404,3 +404,20 @@ def test_an_attacker_in_the_same_batch_leaves_a_classmates_grade_alone(
     assert verdicts(results["good"]) == verdicts(alone)
     assert alone.total == alone.max_total
     assert results["attacker"].problems[-1].status == "passed"
+
+
+def test_a_worker_cannot_leave_its_core_or_raise_its_priority(
+    grader: Grader, world: dict[str, Path]
+) -> None:
+    if not grader.sandbox.layers.get("seccomp", "").startswith("active"):
+        pytest.skip("this machine's sandbox lacks: seccomp")
+    # The right answer only when every attempt was refused.
+    attack = (
+        "def grad_eigsum(X):\n    moved = []\n"
+        "    for attempt in (lambda: os.sched_setaffinity(0, set(range(os.cpu_count()))),\n"
+        "                    lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10)),\n"
+        "                    lambda: os.setpriority(os.PRIO_PROCESS, 0, -5)):\n"
+        "        try:\n            attempt()\n            moved.append(1)\n        except OSError:\n            pass\n"
+        "    return jnp.eye(X.shape[0]) * (0.0 if moved else 1.0)\n"
+    )
+    assert statuses(grade(grader, world, "leave_core", attack))["p2_grad_eigsum"] == "passed"
