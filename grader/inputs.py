@@ -91,8 +91,10 @@ def timing_key(secret: bytes, student: str, problem_id: str, round_: int) -> byt
 
 def make_call_case(key: bytes, problem: Problem, sizes: Mapping[str, int], call: int) -> Case:
     """Timed call number `call` of a round: independent random data, drawn afresh (not derived
-    from another call's input), so nothing about it can be known before it is sent."""
-    family = CaseFamily(name=TIMING_FAMILY, count=1, sizes=[dict(sizes)])
+    from another call's input), so nothing about it can be known before it is sent. Uniform
+    values: drawing them for every call costs a third of normal ones (grad_u's inputs at
+    n=300, k=100: 0.6 against 1.7 ms), and a timing needs the shapes, not the distribution."""
+    family = CaseFamily(name=TIMING_FAMILY, count=1, sizes=[dict(sizes)], distribution="uniform")
     rng = np.random.default_rng(case_seed(key, call))
     args = tuple(draw_arg(arg, sizes, family, rng) for arg in problem.args)
     return Case(family=TIMING_FAMILY, index=call, sizes=sizes, args=args)

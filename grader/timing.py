@@ -21,8 +21,9 @@ from grader.scoring import TimingOutcome, speed_fraction
 
 MAX_CALLS = 200
 SIZING_CALLS = 4
-# A call that costs no more than passing its inputs and output: what is left after taking the
-# echo's time off is below what the clocks can tell apart, so it counts as this.
+# The shortest time either side counts for: a student call no slower than passing its inputs
+# and output leaves less than the clocks can tell apart once the echo's time is taken off, and a
+# ratio must never divide by zero.
 MIN_CALL_S = 1e-6
 
 
@@ -168,7 +169,7 @@ def _outcome(
     timed_s = sum(t for r in rounds for t in r.times)
     return TimingOutcome(
         student_s=max(min(pair.student_s for pair in used) - passing, MIN_CALL_S),
-        baseline_s=min(pair.baseline_s for pair in used),
+        baseline_s=max(min(pair.baseline_s for pair in used), MIN_CALL_S),
         size=dict(spec.sizes),
         repeats=len(used),
         discarded=len(pairs) - len(used),
