@@ -79,7 +79,7 @@ def make_timing_case(
 ) -> Case:
     """The input a timing round checks the answer on first (at the timing size), and the
     baseline's round is timed on."""
-    return make_call_case(timing_key(secret, student, problem.id, round_), problem, sizes, 0)
+    return make_call_cases(timing_key(secret, student, problem.id, round_), problem, sizes, 1)[0]
 
 
 def timing_key(secret: bytes, student: str, problem_id: str, round_: int) -> bytes:
@@ -89,15 +89,22 @@ def timing_key(secret: bytes, student: str, problem_id: str, round_: int) -> byt
     return hmac.new(secret, message, hashlib.sha256).digest()
 
 
-def make_call_case(key: bytes, problem: Problem, sizes: Mapping[str, int], call: int) -> Case:
-    """Timed call number `call` of a round: independent random data, drawn afresh (not derived
-    from another call's input), so nothing about it can be known before it is sent. Uniform
-    values: drawing them for every call costs a third of normal ones (grad_u's inputs at
-    n=300, k=100: 0.6 against 1.7 ms), and a timing needs the shapes, not the distribution."""
+def make_call_cases(
+    key: bytes, problem: Problem, sizes: Mapping[str, int], calls: int
+) -> list[Case]:
+    """The inputs of a round's timed calls: independent random data drawn afresh for each call
+    (never derived from another call's input), so nothing about one can be known before it is
+    sent. Uniform values: drawing them for every call costs a third of normal ones (grad_u's
+    inputs at n=300, k=100: 0.6 against 1.7 ms), and a timing needs the shapes, not the
+    distribution."""
     family = CaseFamily(name=TIMING_FAMILY, count=1, sizes=[dict(sizes)], distribution="uniform")
-    rng = np.random.default_rng(case_seed(key, call))
-    args = tuple(draw_arg(arg, sizes, family, rng) for arg in problem.args)
-    return Case(family=TIMING_FAMILY, index=call, sizes=sizes, args=args)
+    rng = np.random.default_rng(case_seed(key, "calls"))
+    return [
+        Case(
+            TIMING_FAMILY, call, sizes, tuple(draw_arg(a, sizes, family, rng) for a in problem.args)
+        )
+        for call in range(calls)
+    ]
 
 
 def draw_arg(

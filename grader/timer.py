@@ -45,8 +45,8 @@ START_TIMEOUT_S = 120.0
 CHECKED_CALLS = 2
 ECHO_FUNCTION = "echo"
 # The echo gets every ECHO_EVERY-th call of a round: its fastest over a phase is still a minimum
-# over dozens of round trips, at half the time.
-ECHO_EVERY = 2
+# over dozens of round trips, at a third of the time.
+ECHO_EVERY = 3
 
 
 class StudentTimingFailed(Exception):
@@ -205,9 +205,9 @@ class TimerProcess:
         key = bytes.fromhex(str(request["key"]))
         sizes = {str(name): int(size) for name, size in request["sizes"].items()}
         if request["op"] == "baseline":
-            from grader.inputs import make_call_case
+            from grader.inputs import make_call_cases
 
-            args = make_call_case(key, problem, sizes, 0).args
+            args = make_call_cases(key, problem, sizes, 1)[0].args
             timed = self.reference.time_baseline(problem, args, int(request["calls"]))
             return {"ok": True, "times": timed.times}
         return self.student_round(request, problem, key, sizes, fds)
@@ -220,13 +220,13 @@ class TimerProcess:
         sizes: dict[str, int],
         fds: list[int],
     ) -> dict[str, Any]:
-        from grader.inputs import make_call_case
+        from grader.inputs import make_call_cases
 
-        cases = [make_call_case(key, problem, sizes, call) for call in range(int(request["calls"]))]
+        cases = make_call_cases(key, problem, sizes, int(request["calls"]))
         # A supplied function is named once per session: every call gets the first call's.
         cases = [replace(case, args=same_functions(case.args, cases[0].args)) for case in cases]
         layout = self.layout(problem, cases[0].args)
-        payloads = [stream.encode_call(numeric(case.args)) for case in cases]
+        payloads = [stream.encode_call(numeric(case.args), layout) for case in cases]
         checked = set(self.chooser.sample(range(len(cases)), min(CHECKED_CALLS, len(cases))))
         session = {
             "op": "timed_calls",
@@ -276,7 +276,11 @@ class TimerProcess:
         return None
 
     def echo_round(
-        self, problem: Any, session: dict[str, Any], payloads: list[bytes], layout: stream.Layout
+        self,
+        problem: Any,
+        session: dict[str, Any],
+        payloads: list[bytearray],
+        layout: stream.Layout,
     ) -> list[float]:
         """The same calls' round trips to the echo worker: what passing these inputs and an
         output of this shape costs, measured on trusted code."""
@@ -303,7 +307,7 @@ def timed_round(
     write_fd: int,
     read_fd: int,
     session: dict[str, Any],
-    payloads: list[bytes],
+    payloads: list[bytearray],
     layout: stream.Layout,
     call_timeout_s: float,
     keep: set[int],
@@ -321,6 +325,7 @@ def timed_round(
     try:
         for index, payload in enumerate(payloads):
             deadline = time.monotonic() + call_timeout_s
+            stream.expect_silence(read_fd)
             start = perf_counter()
             output = stream.exchange(write_fd, read_fd, payload, layout, deadline)
             times.append(perf_counter() - start)

@@ -73,6 +73,11 @@ CPU_SLACK = 1.25
 # long as a phase, but a core's quiet speed drifts by 10-20% over minutes, so it kept whole
 # phases re-measuring.)
 QUIET_SLACK = 1.10
+# A student round's fastest call includes passing its inputs and output between processes, whose
+# cost varies more from round to round than a call inside one process: a quiet student round may
+# run up to 20% past the phase's fastest before it is measured again. The estimate is the fastest
+# call over the quiet pairs either way; the slack only decides how long to keep measuring.
+STUDENT_QUIET_SLACK = 1.20
 MAX_ROUNDS_FACTOR = 2
 
 
@@ -104,11 +109,15 @@ class Pair:
 
 
 def disturbances(pairs: list[Pair]) -> list[float]:
-    """Per pair, how much slower than the phase's fastest rounds it ran (1.0: not at all)."""
+    """Per pair, how far past its quiet slack the slower side ran, against that side's fastest
+    round in the phase: at most 1.0 for a quiet pair."""
     student = min(pair.student_s for pair in pairs)
     baseline = min(pair.baseline_s for pair in pairs)
     return [
-        max(pair.student_s / student, max(pair.baseline_s, pair.before_s) / baseline)
+        max(
+            pair.student_s / student / STUDENT_QUIET_SLACK,
+            max(pair.baseline_s, pair.before_s) / baseline / QUIET_SLACK,
+        )
         for pair in pairs
     ]
 
@@ -146,7 +155,7 @@ def measure_speed(
         before = pairs[-1].baseline_s if pairs else 0.0
         after = min(baseline(index, baseline_calls).times)
         pairs.append(Pair(min(rounds[-1].times), after, before))
-        if rounds[-1].problem or sum(d <= QUIET_SLACK for d in disturbances(pairs)) >= repeats:
+        if rounds[-1].problem or sum(d <= 1.0 for d in disturbances(pairs)) >= repeats:
             break
     return _outcome(pairs, rounds, repeats, spec, cores, cpu_seconds() - cpu_before)
 
@@ -174,7 +183,7 @@ def _outcome(
         repeats=len(used),
         discarded=len(pairs) - len(used),
         flagged=flagged or cpu_problem(cpu_s, timed_s, cores),
-        settled=sum(d <= QUIET_SLACK for d in disturbances(pairs)) >= repeats,
+        settled=sum(d <= 1.0 for d in disturbances(pairs)) >= repeats,
     )
 
 

@@ -307,6 +307,18 @@ TIMING_CHEATS = [
         id="wrong-while-timed",
     ),
     pytest.param(
+        # The identity does not depend on the input: write answers for the next calls ahead,
+        # so that they would seem to come back at once.
+        "_ahead = []\ndef grad_eigsum(X):\n    import inspect\n"
+        "    serving = [f.frame for f in inspect.stack() if 'write_fd' in f.frame.f_locals]\n"
+        "    if serving and not _ahead:\n        _ahead.append(1)\n"
+        "        data = np.eye(X.shape[0]).tobytes()\n"
+        "        for _ in range(3):\n"
+        "            os.write(serving[0].f_locals['write_fd'], len(data).to_bytes(8, 'big') + data)\n"
+        + SLOW_EYE,
+        id="replies-written-ahead",
+    ),
+    pytest.param(
         # Replaces the worker's timing handler with one that reports zero seconds.
         "def grad_eigsum(X):\n    server = sys.modules['grader.worker.server']\n"
         "    server.HANDLERS['timed_calls'] = lambda state, request, arrays: ({'ok': True, 'times': [0.0] * 50}, [])\n"

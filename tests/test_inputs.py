@@ -9,7 +9,7 @@ import pytest
 
 from grader.assignment import load_assignment
 from grader.errors import UsageError
-from grader.inputs import PUBLIC_SECRET, load_secret, make_case
+from grader.inputs import PUBLIC_SECRET, load_secret, make_call_cases, make_case, timing_key
 from grader.rubric import CaseFamily, default_rubric_path, load_rubric
 
 ASSIGNMENT = load_assignment(load_rubric(default_rubric_path()).reference_path())
@@ -61,3 +61,14 @@ def test_secret_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     (tmp_path / "empty").write_text("")
     with pytest.raises(UsageError, match="secret file is empty"):
         load_secret(tmp_path / "empty")
+
+
+def test_timed_calls_get_independent_inputs_not_rescalings_of_each_other() -> None:
+    sizes = {"n": 9, "k": 4}
+    key = timing_key(b"secret", "ada", PROBLEM.id, 3)
+    first, second = (np.asarray(c.args[0]) for c in make_call_cases(key, PROBLEM, sizes, 2))
+    assert first.shape == (9, 4) and not np.allclose(first / first.flat[0], second / second.flat[0])
+    again = make_call_cases(key, PROBLEM, sizes, 2)[1].args[0]
+    assert np.array_equal(second, np.asarray(again))
+    other = timing_key(b"secret", "ada", PROBLEM.id, 4)
+    assert not np.allclose(first, np.asarray(make_call_cases(other, PROBLEM, sizes, 1)[0].args[0]))
