@@ -37,6 +37,7 @@ import numpy as np
 
 from grader import protocol, stream
 from grader.errors import WorkerError
+from grader.sandbox import WorkerConfig, launch_worker
 from grader.timing import BaselineTimes, StudentCalls
 
 START_TIMEOUT_S = 120.0
@@ -169,10 +170,9 @@ class TimerProcess:
     def __init__(self, config: dict[str, Any]) -> None:
         from grader.assignment import load_assignment
         from grader.baseline import DEVICE_PLATFORMS, ReferenceSide, configure_jax
-        from grader.sandbox import WorkerConfig, launch_worker
 
-        platform = DEVICE_PLATFORMS[config["device"]]
-        self.echo = launch_worker(WorkerConfig(platform=platform, cpu_s=10**7))
+        self.echo_config = WorkerConfig(platform=DEVICE_PLATFORMS[config["device"]], cpu_s=10**7)
+        self.echo = launch_worker(self.echo_config)
         configure_jax(config["device"])
         self.assignment = load_assignment(Path(config["reference"]))
         self.reference = ReferenceSide()
@@ -284,6 +284,8 @@ class TimerProcess:
     ) -> list[float]:
         """The same calls' round trips to the echo worker: what passing these inputs and an
         output of this shape costs, measured on trusted code."""
+        if not self.echo.alive():  # a trusted process, but it can still run out of memory
+            self.echo, self.echo_shape = launch_worker(self.echo_config), None
         echo = self.echo
         echo.wait_ready()
         if self.echo_shape != layout.output_shape:
