@@ -74,9 +74,10 @@ CPU_SLACK = 1.25
 # phases re-measuring.)
 QUIET_SLACK = 1.10
 # A student round's fastest call includes passing its inputs and output between processes, whose
-# cost varies more from round to round than a call inside one process: a quiet student round may
-# run up to 20% past the phase's fastest before it is measured again. The estimate is the fastest
-# call over the quiet pairs either way; the slack only decides how long to keep measuring.
+# cost varies more from round to round than a call inside one process: measuring stops once
+# enough student rounds ran within 20% of the phase's fastest. The estimate is the fastest call
+# over the quiet pairs either way, so this slack decides how long to measure, not the result;
+# whether the phase is settled (or timed again, see worth_retiming) is judged at QUIET_SLACK.
 STUDENT_QUIET_SLACK = 1.20
 MAX_ROUNDS_FACTOR = 2
 
@@ -108,18 +109,22 @@ class Pair:
     before_s: float = 0.0
 
 
-def disturbances(pairs: list[Pair]) -> list[float]:
+def disturbances(pairs: list[Pair], student_slack: float = QUIET_SLACK) -> list[float]:
     """Per pair, how far past its quiet slack the slower side ran, against that side's fastest
     round in the phase: at most 1.0 for a quiet pair."""
     student = min(pair.student_s for pair in pairs)
     baseline = min(pair.baseline_s for pair in pairs)
     return [
         max(
-            pair.student_s / student / STUDENT_QUIET_SLACK,
+            pair.student_s / student / student_slack,
             max(pair.baseline_s, pair.before_s) / baseline / QUIET_SLACK,
         )
         for pair in pairs
     ]
+
+
+def quiet_pairs(pairs: list[Pair], student_slack: float = QUIET_SLACK) -> int:
+    return sum(d <= 1.0 for d in disturbances(pairs, student_slack))
 
 
 def quietest(pairs: list[Pair], count: int) -> list[Pair]:
@@ -155,7 +160,7 @@ def measure_speed(
         before = pairs[-1].baseline_s if pairs else 0.0
         after = min(baseline(index, baseline_calls).times)
         pairs.append(Pair(min(rounds[-1].times), after, before))
-        if rounds[-1].problem or sum(d <= 1.0 for d in disturbances(pairs)) >= repeats:
+        if rounds[-1].problem or quiet_pairs(pairs, STUDENT_QUIET_SLACK) >= repeats:
             break
     return _outcome(pairs, rounds, repeats, spec, cores, cpu_seconds() - cpu_before)
 
@@ -183,7 +188,7 @@ def _outcome(
         repeats=len(used),
         discarded=len(pairs) - len(used),
         flagged=flagged or cpu_problem(cpu_s, timed_s, cores),
-        settled=sum(d <= 1.0 for d in disturbances(pairs)) >= repeats,
+        settled=quiet_pairs(pairs) >= repeats,
     )
 
 

@@ -235,3 +235,17 @@ def test_unsettled_attempts_go_to_review_only_when_they_disagree(
     reviewed = with_review(kept)
     assert reviewed is not None and reviewed.review == review
     assert reviewed.ratio == pytest.approx(min(ratios)) and reviewed.attempts == len(ratios)
+
+
+def test_student_rounds_within_the_wider_slack_end_the_phase_but_leave_it_unsettled() -> None:
+    # Round trips 15% apart: measuring stops after min_repeats pairs, and the phase goes to be
+    # timed again where its points are at stake.
+    rounds: list[int] = []
+
+    def student(index: int, calls: int) -> StudentCalls:
+        rounds.append(index)
+        return honest(lambda r: 3e-4 * (1.15 if r % 2 else 1.0))(index, calls)
+
+    outcome = measure(student, baseline_at(lambda r: 1e-4))
+    assert len(rounds) == 2 + SPEC.min_repeats and not outcome.settled
+    assert outcome.ratio == pytest.approx(3.0)
