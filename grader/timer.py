@@ -38,6 +38,7 @@ import numpy as np
 from grader import protocol, stream
 from grader.errors import WorkerError
 from grader.sandbox import WorkerConfig, launch_worker
+from grader.sandbox.process import take_timing_priority
 from grader.timing import BaselineTimes, StudentCalls
 
 START_TIMEOUT_S = 120.0
@@ -365,6 +366,7 @@ def main() -> None:
     # process may use when it starts, and one pinned afterwards keeps pools sized for more.
     if config.get("cpu") is not None:
         os.sched_setaffinity(0, {config["cpu"]})
+    take_timing_priority()  # as the lane's workers run
     channel = int(config["fd"])
     timer: TimerProcess | None = None
     try:

@@ -15,6 +15,7 @@ from grader.gate import pin_thread
 from grader.pipeline import Grader
 from grader.rubric import default_rubric_path, load_rubric
 from grader.sandbox import Worker, WorkerConfig, start_worker
+from grader.sandbox.process import TIMING_NICE, may_raise_priority
 from grader.timer import ECHO_EVERY, StudentRoundSpec, StudentTimingFailed, TrustedTimer
 
 KEY = bytes(32)
@@ -161,3 +162,12 @@ def test_the_timer_starts_on_its_core_whoever_starts_it() -> None:
     cpu = max(os.sched_getaffinity(0))
     everywhere = threads_of_a_timer(cpu, os.sched_getaffinity(0))
     assert everywhere == threads_of_a_timer(cpu, {cpu})
+
+
+def test_timed_processes_run_at_the_timing_priority_where_allowed(
+    timer: TrustedTimer, worker: Worker
+) -> None:
+    timer.baseline(EIGSUM, {"n": 4}, KEY, 1)
+    expected = TIMING_NICE if may_raise_priority() else os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, timer.process.pid) == expected
+    assert os.getpriority(os.PRIO_PROCESS, worker.process.pid) == expected
