@@ -217,9 +217,9 @@ def _wide_pipe() -> tuple[int, int]:
 
 # Processes that run timed code (workers, the trusted timer and its echo) run at this niceness
 # where the grader may raise priority (root): a busy neighbour on the same core at the default
-# niceness then gets about a tenth of it instead of half, so a long call is not stretched by the
+# niceness then gets about 3% of it instead of half, so a long call is not stretched by the
 # time slices it would have lost. Workers cannot change it (seccomp, RLIMIT_NICE).
-TIMING_NICE = -10
+TIMING_NICE = -15
 
 
 def timing_priority_prefix() -> list[str]:
