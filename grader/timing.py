@@ -192,11 +192,15 @@ def _outcome(
     )
 
 
-# An unsettled phase is timed again later, up to RETIMES more times, while its points are at stake:
-# a disturbance only ever adds time, so a ratio inside full points stays there, and one past
-# zero_at by more than AT_STAKE_SLACK, a disturbance larger than any seen, stays past it.
+# An answer whose speed points noise could have changed is timed again later, up to RETIMES more
+# times: once at least, as a busy spell as long as a phase looks settled from inside it (a 100x
+# loop measured 126x in one settled phase with a busy process on every core), and until an
+# attempt is settled. A disturbance only ever adds time, so a ratio inside full points stays
+# there, and one past zero_at by more than AT_STAKE_SLACK, a disturbance larger than any seen,
+# stays past it.
 RETIMES = 2
 AT_STAKE_SLACK = 2.0
+AT_STAKE_ATTEMPTS = 2
 # Attempts that all stayed unsettled but agree within this factor confirm each other; beyond it,
 # the timing could not be confirmed and goes to the instructor (the best attempt is scored).
 REVIEW_SPREAD = 1.25
@@ -217,12 +221,14 @@ def better_timing(kept: TimingOutcome | None, new: TimingOutcome) -> TimingOutco
 
 
 def worth_retiming(timing: TimingOutcome | None, rubric: ProblemRubric) -> bool:
-    """Unsettled, and the speed points could differ had the machine been quiet."""
+    """Its speed points could differ had the machine been quiet, and it is unsettled or was
+    timed fewer than AT_STAKE_ATTEMPTS times."""
     curve = rubric.speed
-    if timing is None or timing.settled or timing.flagged or curve is None:
+    if timing is None or timing.flagged or curve is None or rubric.points.speed <= 0:
         return False
-    at_stake = timing.ratio / AT_STAKE_SLACK < curve.zero_at
-    return rubric.points.speed > 0 and speed_fraction(timing.ratio, curve) < 1 and at_stake
+    on_slope = speed_fraction(timing.ratio, curve) < 1
+    at_stake = on_slope and timing.ratio / AT_STAKE_SLACK < curve.zero_at
+    return at_stake and (not timing.settled or timing.attempts < AT_STAKE_ATTEMPTS)
 
 
 def with_review(timing: TimingOutcome | None) -> TimingOutcome | None:

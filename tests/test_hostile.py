@@ -415,7 +415,7 @@ def test_an_attacker_in_the_same_batch_leaves_a_classmates_grade_alone(
     grade_all(classroom_grader, submissions, 2, lambda s, r: results.update({s.student: r}))
     assert verdicts(results["good"]) == verdicts(alone)
     assert alone.total == alone.max_total
-    assert results["attacker"].problems[-1].status == "passed"
+    assert results["attacker"].status == "graded"  # its own answers may time out: its doing
 
 
 def test_a_worker_cannot_leave_its_core_or_raise_its_priority(

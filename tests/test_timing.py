@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -203,8 +204,11 @@ RUBRIC = ProblemRubric(
 @pytest.mark.parametrize(
     ("timing", "again"),
     [
-        pytest.param(outcome(3.0), False, id="settled"),
+        pytest.param(outcome(3.0), False, id="settled-inside-full-points"),
         pytest.param(outcome(30.0, settled=False), True, id="unsettled-on-the-slope"),
+        # A spell as long as the phase looks settled from inside: timed twice at least.
+        pytest.param(outcome(30.0), True, id="settled-on-the-slope-once"),
+        pytest.param(replace(outcome(30.0), attempts=2), False, id="settled-on-the-slope-twice"),
         # A disturbance only adds time: inside full points it cannot have cost any.
         pytest.param(outcome(8.0, settled=False), False, id="unsettled-inside-full-points"),
         pytest.param(outcome(150.0, settled=False), True, id="just-past-zero-points"),
