@@ -170,8 +170,9 @@ def serve(
     failure: Callable[[BaseException], dict[str, Any]],
 ) -> int | None:
     """Worker side: answer calls until END and return how many. `call` gets the numeric arguments
-    (read-only views) and returns the output as float64 of the layout's output shape; whatever it
-    raises is sent as FAILED with the frame `failure` makes of it, and ends the session (None)."""
+    (views into one receive buffer, rewritten by the next call) and returns the output as float64
+    of the layout's output shape; whatever it raises is sent as FAILED with the frame `failure`
+    makes of it, and ends the session (None)."""
     buffer = aligned_buffer(layout.input_bytes())
     calls = 0
     while True:
