@@ -17,7 +17,8 @@ import os
 import select
 import struct
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from time import perf_counter
 from typing import Any, NamedTuple
 
@@ -77,10 +78,10 @@ def send(fd: int, header: Header, arrays: Sequence[np.ndarray] = ()) -> None:
     for array in arrays:
         encoded = encode_array(array)
         parts += [struct.pack(">Q", len(encoded)), encoded]
-    _write_all(fd, b"".join(parts))
+    write_all(fd, b"".join(parts))
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -191,18 +192,26 @@ def time_calls(
     as in timeit (a collection inside one call is noise, not its cost)."""
     times: list[float] = []
     result = None
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         for call in range(calls):
             call_args = block([varied_input(a, call) if hasattr(a, "shape") else a for a in args])
             start = perf_counter()
             result = block(function(*call_args))
             times.append(perf_counter() - start)
+    return TimedCalls(times, result)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The garbage collector off while calls are timed, as in timeit: a collection inside one
+    call is noise, not its cost."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         if collecting:
             gc.enable()
-    return TimedCalls(times, result)
 
 
 # Student code and the baseline both run on one thread per process, XLA's and LAPACK's (OpenBLAS,

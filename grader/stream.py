@@ -125,7 +125,7 @@ def exchange(
     StreamFailed, TimeoutError past `deadline` (time.monotonic), EOFError, or FrameError for a
     reply of any other length, or one sent while part of the request was still unread: an
     answer written without the inputs."""
-    _write_all(write_fd, request)
+    protocol.write_all(write_fd, request)
     read = protocol.reader(read_fd, deadline)
     (length,) = LENGTH.unpack(read(LENGTH.size))
     if length == FAILED:
@@ -159,7 +159,7 @@ def _unread(write_fd: int) -> int:
 
 
 def end(write_fd: int) -> None:
-    _write_all(write_fd, LENGTH.pack(END))
+    protocol.write_all(write_fd, LENGTH.pack(END))
 
 
 def serve(
@@ -176,7 +176,7 @@ def serve(
     buffer = aligned_buffer(layout.input_bytes())
     calls = 0
     while True:
-        (length,) = LENGTH.unpack(_read_exactly(read_fd, LENGTH.size))
+        (length,) = LENGTH.unpack(protocol.reader(read_fd, None)(LENGTH.size))
         if length == END:
             return calls
         if length != len(buffer):
@@ -185,11 +185,11 @@ def serve(
         try:
             output = np.ascontiguousarray(call(_split(buffer, layout)), dtype=np.float64)
         except BaseException as error:  # the student's code may raise anything
-            _write_all(write_fd, LENGTH.pack(FAILED))
+            protocol.write_all(write_fd, LENGTH.pack(FAILED))
             protocol.send(write_fd, failure(error))
             return None
-        _write_all(write_fd, LENGTH.pack(output.nbytes))
-        _write_all(write_fd, output.data.cast("B"))
+        protocol.write_all(write_fd, LENGTH.pack(output.nbytes))
+        protocol.write_all(write_fd, output.data.cast("B"))
         calls += 1
 
 
@@ -200,12 +200,6 @@ def _split(buffer: memoryview, layout: Layout) -> list[np.ndarray]:
     ]
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
-    data = bytearray(size)
-    _read_into(fd, data)
-    return bytes(data)
-
-
 def _read_into(fd: int, buffer: bytearray | memoryview) -> None:
     view = memoryview(buffer)
     while view:
@@ -213,9 +207,3 @@ def _read_into(fd: int, buffer: bytearray | memoryview) -> None:
         if count == 0:
             raise EOFError("peer closed the channel")
         view = view[count:]
-
-
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

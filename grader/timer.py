@@ -18,7 +18,6 @@ the grader's process (its GIL, its locks) can delay a measurement. No student co
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import random
@@ -323,9 +322,7 @@ def timed_round(
         raise stream.StreamFailed(ready)
     times: list[float] = []
     kept: dict[int, np.ndarray] = {}
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with protocol.collector_paused():
         for index, payload in enumerate(payloads):
             deadline = time.monotonic() + call_timeout_s
             stream.expect_silence(read_fd)
@@ -334,9 +331,6 @@ def timed_round(
             times.append(perf_counter() - start)
             if index in keep:
                 kept[index] = output
-    finally:
-        if collecting:
-            gc.enable()
     stream.end(write_fd)
     protocol.receive(read_fd, time.monotonic() + call_timeout_s, max_arrays=0)
     return times, kept

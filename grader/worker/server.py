@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import inspect
 import io
 import os
@@ -269,16 +268,10 @@ def handle_timed_calls(
 
     protocol.send(state.reply_fd, {"ok": True})
     sink = CappedText()
-    collecting = gc.isenabled()
-    gc.disable()  # as in timeit: a collection inside one call is noise, not its cost
-    try:
-        with redirect_stdout(sink), redirect_stderr(sink):
-            calls = stream.serve(
-                state.request_fd, state.reply_fd, layout, call, lambda e: _failure(e, sink)
-            )
-    finally:
-        if collecting:
-            gc.enable()
+    with protocol.collector_paused(), redirect_stdout(sink), redirect_stderr(sink):
+        calls = stream.serve(
+            state.request_fd, state.reply_fd, layout, call, lambda e: _failure(e, sink)
+        )
     return None if calls is None else ({"ok": True, "calls": calls}, [])
 
 
