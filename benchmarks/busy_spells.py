@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from grader.timing import QUIET_SLACK
+from grader.speed import QUIET_SLACK
 
 ROUND_S = 0.05
 

@@ -1,7 +1,7 @@
 """XLA's asynchronous CPU dispatch against inline dispatch, for timed code on one pinned core:
 fresh processes (set up as workers are: timing_environment, pinned before JAX starts) alternate
 between the two, each timing rounds of two eager softmax Jacobian answers (n=40) and the jitted
-autodiff baseline with protocol.time_calls. Prints, per mode and answer, the spread of a round's
+autodiff baseline with timed_loop.time_calls. Prints, per mode and answer, the spread of a round's
 fastest call within and across processes, and context switches per call.
 
 Usage: python benchmarks/dispatch.py [--processes 6] [--rounds 10] [--cpu 0]
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from grader import protocol
+from grader import jax_runtime, timed_loop
 
 CALLS = 200
 MODES = {"async (JAX's default)": True, "inline (matgrade's)": False}
@@ -31,7 +31,7 @@ def measure(asynchronous: bool, rounds: int) -> dict[str, Any]:
     import numpy as np
 
     jax.config.update("jax_enable_x64", True)
-    jax.config.update(protocol.SYNC_CPU_DISPATCH[0], asynchronous)
+    jax.config.update(jax_runtime.SYNC_CPU_DISPATCH[0], asynchronous)
 
     def library_softmax(w: Any) -> Any:
         s = jax.nn.softmax(w)
@@ -50,12 +50,12 @@ def measure(asynchronous: bool, rounds: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     results: dict[str, Any] = {}
     for name, answer in answers.items():
-        protocol.time_calls(
+        timed_loop.time_calls(
             answer, [jnp.asarray(rng.standard_normal(40))], 3, jax.block_until_ready
         )
         before = context_switches()
         fastest = [
-            min(protocol.time_calls(answer, [jnp.asarray(rng.standard_normal(40))], CALLS,
+            min(timed_loop.time_calls(answer, [jnp.asarray(rng.standard_normal(40))], CALLS,
                                     jax.block_until_ready)[0]) * 1e6
             for _ in range(rounds)
         ]  # fmt: skip
@@ -81,7 +81,7 @@ def spread(values: list[float]) -> float:
 def run_process(asynchronous: bool, rounds: int, cpu: int) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", str(int(asynchronous)),
                "--rounds", str(rounds), "--cpu", str(cpu)]  # fmt: skip
-    env = protocol.timing_environment(os.environ)
+    env = jax_runtime.timing_environment(os.environ)
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return dict(json.loads(output.stdout))
 

@@ -1,86 +1,90 @@
-"""Where a batch's time goes: runs `matgrade ARGS...` in this process with the grading phases
-wrapped in clocks, then prints each phase's total wall time (summed over threads: with -j 2, two
-gradings run at once) and the process's own CPU time next to its children's. With `--pairs FILE`
-first, it also writes every timing phase's pairs of rounds (fastest student and baseline call, in
-us) as JSON lines, to see how a phase's rounds spread.
+"""Where a batch's time goes: grades a folder through the library API with a listener on its
+events (grader.events), then prints each phase's total wall time (summed over threads: with
+-j 2, two gradings run at once) and per notebook, and the process's own CPU time next to its
+children's. With `--pairs FILE` it also writes every timing attempt's pairs of rounds (fastest
+student and baseline call, in us) as JSON lines, to see how a phase's rounds spread.
 
-Usage: python benchmarks/phases.py [--pairs FILE] FOLDER -j 2 --out OUT [other matgrade options]
+Usage: python benchmarks/phases.py FOLDER [-j 2] [--out OUT] [--rubric FILE] [--pairs FILE]
 """
 
 from __future__ import annotations
 
-import functools
+import argparse
 import json
 import resource
-import sys
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from typing import Any
+from pathlib import Path
 
-import grader.pipeline as pipeline
-import grader.timer as timer
-import grader.timing as timing
-from grader.cli import main as matgrade
+from grader import (
+    Event,
+    GradeOptions,
+    Grader,
+    OutputOptions,
+    PhaseEvent,
+    discover,
+    grade_submissions,
+    load_rubric,
+    load_secret,
+)
+from grader.rubric import default_rubric_path
 
-PHASES = [
-    (pipeline.StudentRun, "grade_all", "one notebook's grading (all phases below)"),
-    (pipeline.StudentRun, "_check_all", "  correctness checks (waits for the worker)"),
-    (pipeline.WorkerSession, "ensure", "    worker start and load, when waited for"),
-    (pipeline.StudentRun, "time", "  timing, one problem at a time"),
-    (timer.TrustedTimer, "student", "    student rounds (with their echo and spot checks)"),
-    (timer.TrustedTimer, "baseline", "    baseline rounds"),
-]
-seconds: defaultdict[str, float] = defaultdict(float)
-calls: Counter[str] = Counter()
-lock = threading.Lock()
-phase = threading.local()  # which student and problem this thread is timing
-
-
-def recording_pairs(path: str) -> None:
-    def time_problem(run: pipeline.StudentRun, problem: Any, *args: Any) -> Any:
-        phase.context = {"student": run.student, "problem": problem.id, "cpu": run.session.lane.cpu}
-        return timed(run, problem, *args)
-
-    def quietest(pairs: list[timing.Pair], count: int) -> list[timing.Pair]:
-        rounds = [[p.student_s * 1e6, p.baseline_s * 1e6] for p in pairs]
-        with lock, open(path, "a") as lines:
-            lines.write(json.dumps({**phase.context, "pairs": rounds}) + "\n")
-        return chosen(pairs, count)
-
-    timed, chosen = pipeline.StudentRun.time, timing.quietest
-    pipeline.StudentRun.time = time_problem  # type: ignore[method-assign,assignment]
-    timing.quietest = quietest
+LABELS = {
+    "grading": "one notebook's grading (all phases below)",
+    "checks": "  correctness checks (worker start and load included)",
+    "timing": "  timing, one attempt at one problem at a time",
+}
 
 
-def clocked(function: Callable[..., Any], label: str) -> Callable[..., Any]:
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            with lock:
-                seconds[label] += time.perf_counter() - start
-                calls[label] += 1
+class Recorder:
+    def __init__(self, pairs: Path | None) -> None:
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.count: Counter[str] = Counter()
+        self.pairs = pairs
+        self.lock = threading.Lock()
 
-    return wrapper
+    def __call__(self, event: Event) -> None:
+        with self.lock:
+            if isinstance(event, PhaseEvent):
+                self.seconds[event.phase] += event.seconds
+                self.count[event.phase] += 1
+            elif self.pairs is not None:
+                rounds = [[s * 1e6, b * 1e6] for s, b in event.outcome.pairs]
+                record = {"student": event.submission, "problem": event.problem, "pairs": rounds}
+                with self.pairs.open("a") as lines:
+                    lines.write(json.dumps(record) + "\n")
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--pairs"]:
-        recording_pairs(sys.argv[2])
-        del sys.argv[1:3]
-    for owner, name, label in PHASES:
-        setattr(owner, name, clocked(getattr(owner, name), label))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--rubric", type=Path, default=None)
+    parser.add_argument("--pairs", type=Path, default=None)
+    args = parser.parse_args()
+    recorder = Recorder(args.pairs)
+    rubric = args.rubric or default_rubric_path()
+    load_rubric(rubric)  # a bad rubric fails here, before any worker starts
+    options = GradeOptions(rubric_path=rubric, secret=load_secret(None), listener=recorder)
+    out = args.out or Path(tempfile.mkdtemp(prefix="phases-"))
     start = time.perf_counter()
-    code = matgrade(sys.argv[1:])
-    wall = time.perf_counter() - start
-    notebooks = max(calls[PHASES[0][2]], 1)
-    print(f"matgrade exited with {code} after {wall:.1f} s; {notebooks} notebooks graded")
-    for _, _, label in PHASES:
-        print(f"{label:46} {seconds[label]:7.1f} s  {seconds[label] / notebooks:6.2f} s/notebook")
+    grader = Grader(options)
+    try:
+        results = grade_submissions(grader, discover([args.folder]), args.jobs, OutputOptions(out))
+    finally:
+        grader.close()
+    report(recorder, len(results), time.perf_counter() - start)
+
+
+def report(recorder: Recorder, graded: int, wall: float) -> None:
+    notebooks = max(recorder.count["grading"], 1)
+    print(f"{graded} results after {wall:.1f} s; {notebooks} notebooks graded in this run")
+    for phase, label in LABELS.items():
+        total = recorder.seconds[phase]
+        print(f"{label:54} {total:7.1f} s  {total / notebooks:6.2f} s/notebook")
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"CPU: the grader's process {own.ru_utime + own.ru_stime:.1f} s, "

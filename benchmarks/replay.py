@@ -22,7 +22,7 @@ import statistics
 from grade_class import spread_of  # this folder, first on sys.path when run as a script
 
 from grader.rubric import Timing
-from grader.timing import MAX_ROUNDS_FACTOR, BaselineTimes, StudentCalls, measure_speed
+from grader.speed import MAX_ROUNDS_FACTOR, BaselineTimes, StudentCalls, measure_speed
 
 SPEC = Timing(sizes={}, min_repeats=5)
 NEEDED = SPEC.min_repeats * MAX_ROUNDS_FACTOR

@@ -12,7 +12,7 @@ import os
 
 from grader.rubric import default_rubric_path, load_rubric
 from grader.sandbox import WorkerConfig, start_worker
-from grader.timer import StudentRoundSpec, TrustedTimer
+from grader.trusted_timer import StudentRoundSpec, TrustedTimer
 
 SOURCE = "def grad_u(U, V, Y, lambd):\n    return 2 * (U @ V - Y) @ V.T + lambd * U\n"
 SIZES = {"n": 300, "k": 100}

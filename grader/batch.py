@@ -17,9 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import __version__
-from grader.errors import UsageError
+from grader.digests import file_sha256
+from grader.errors import GradingStopped, UsageError
 from grader.models import GradeResult
-from grader.pipeline import Grader, GradingStopped, file_sha256
+from grader.outputs import (
+    OutputOptions,
+    append_step_summary,
+    load_results,
+    write_student_files,
+    write_summaries,
+)
+from grader.pipeline import Grader
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 TEMP_SUFFIX = ".tmp"
@@ -50,7 +58,7 @@ class Shard:
     def parse(cls, text: str) -> Shard:
         match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
         if not match or not 1 <= int(match[1]) <= int(match[2]):
-            raise UsageError(f"--shard: expected K/N with 1 <= K <= N, got {text!r}")
+            raise UsageError(f"expected K/N with 1 <= K <= N, got {text!r}", option="shard")
         return cls(int(match[1]), int(match[2]))
 
     def contains(self, student: str) -> bool:
@@ -124,6 +132,42 @@ def remove_stale_temporaries(out: Path) -> int:
 
 
 Done = Callable[[Submission, GradeResult], None]
+
+
+@dataclass(frozen=True)
+class BatchEvents:
+    """What a caller hears about a batch: how much is to do, then each result as it is written."""
+
+    started: Callable[[int, int], None] = lambda todo, up_to_date: None
+    graded: Done = lambda submission, result: None
+
+
+def grade_submissions(
+    grader: Grader,
+    submissions: list[Submission],
+    jobs: int,
+    outputs: OutputOptions,
+    force: bool = False,
+    events: BatchEvents = BatchEvents(),
+) -> list[GradeResult]:
+    """Grade the submissions whose results are not up to date (all with `force`), writing each
+    student's files as soon as the result arrives, then the summaries. Returns the results of
+    every submission, those of earlier runs included."""
+    out = outputs.out
+    remove_stale_temporaries(out)
+    todo = [s for s in submissions if force or not is_up_to_date(out, s, grader.rubric_sha256)]
+    events.started(len(todo), len(submissions) - len(todo))
+
+    def done(submission: Submission, result: GradeResult) -> None:
+        write_student_files(outputs, submission.file_stem, result)
+        events.graded(submission, result)
+
+    grade_all(grader, todo, jobs, done)
+    results = load_results(result_path(out, submission) for submission in submissions)
+    if not outputs.single:
+        write_summaries(out, results)
+    append_step_summary(results, outputs.single)
+    return results
 
 
 def grade_all(grader: Grader, submissions: list[Submission], jobs: int, done: Done) -> None:

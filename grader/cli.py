@@ -1,4 +1,5 @@
-"""Command line: arguments -> pipeline -> files. The only place that picks exit codes.
+"""Command line: arguments -> one library call per command. The only place that turns errors
+into messages and picks exit codes.
 
 Exit codes: 0 grading finished (whatever the scores), 1 the grader failed (for a batch: on at
 least one submission), 2 a usage or rubric error, 3 a protection named by --require is missing,
@@ -22,6 +23,7 @@ from grader.models import GradeResult, SandboxReport
 from grader.sandbox.layers import LAYERS
 
 if TYPE_CHECKING:
+    from grader.batch import BatchEvents, Submission
     from grader.pipeline import Grader
 
 DEFAULT_OUT = Path("matgrade-results")
@@ -141,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command(parser().parse_args(arguments[1:]))
         return run(build_parser().parse_args(arguments))
     except MatgradeError as error:
-        print(f"matgrade: error: {error}", file=sys.stderr)
+        print(f"matgrade: error: {_message(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(
@@ -153,6 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 Command = Callable[[argparse.Namespace], int]
+
+
+def _message(error: MatgradeError) -> str:
+    """The error in the user's terms: the option it concerns, when it concerns one."""
+    option = getattr(error, "option", None)
+    return f"--{option}: {error}" if option else str(error)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -171,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def grade_command(args: argparse.Namespace) -> int:
-    from grader.batch import Shard, discover, is_up_to_date, remove_stale_temporaries
+    from grader.batch import Shard, discover, grade_submissions
+    from grader.outputs import OutputOptions
 
     submissions = discover(args.submissions)
     if args.shard:
@@ -179,24 +188,17 @@ def grade_command(args: argparse.Namespace) -> int:
         submissions = [s for s in submissions if shard.contains(s.student)]
     _prepare_output_folder(args.out)
     grader = _make_grader(args)
-    remove_stale_temporaries(args.out)
-    single = len(args.submissions) == 1 and args.submissions[0].is_file()
     # Resuming is for batches; one notebook named on its own is always graded.
-    regrade = args.force or single
-    todo = [
-        s for s in submissions if regrade or not is_up_to_date(args.out, s, grader.rubric_sha256)
-    ]
-    report = _reporter(args, single, len(todo), len(submissions) - len(todo))
-    from grader.batch import grade_all
-
+    single = len(args.submissions) == 1 and args.submissions[0].is_file()
+    outputs = OutputOptions(args.out, args.html, args.format == "gradescope", single)
     try:
-        grade_all(grader, todo, args.jobs, report)
+        results = grade_submissions(
+            grader, submissions, args.jobs, outputs, args.force or single, _events(args, single)
+        )
     finally:
         grader.close()
-    results = _load_results(args.out, submissions)
-    if not single:
-        write_summaries(args.out, results, quiet=args.quiet)
-    _github_step_summary(results, single)
+    if not single and not args.quiet and results:
+        _say_summaries_written(args.out, results)
     return _exit_code(results, args.fail_under)
 
 
@@ -208,15 +210,15 @@ def _prepare_output_folder(out: Path) -> None:
 
 
 def _make_grader(args: argparse.Namespace) -> Grader:
-    from grader.baseline import cache_warning
     from grader.inputs import load_secret
+    from grader.jax_runtime import cache_warning
     from grader.pipeline import GradeOptions, Grader
     from grader.rubric import default_rubric_path
 
     secret = load_secret(args.secret_file)
     unknown = args.disable_layers - set(LAYERS)
     if unknown:
-        raise UsageError(f"--disable-layers: unknown {', '.join(sorted(unknown))}")
+        raise UsageError(f"unknown {', '.join(sorted(unknown))}", option="disable-layers")
     protected = tuple(path for path in (args.out, args.secret_file) if path is not None)
     grader = Grader(
         GradeOptions(
@@ -241,26 +243,27 @@ def _make_grader(args: argparse.Namespace) -> Grader:
     return grader
 
 
-def _reporter(
-    args: argparse.Namespace, single: bool, count: int, skipped: int
-) -> Callable[..., None]:
-    """Writes each result as it arrives and reports progress (a bar on a terminal)."""
-    from grader.batch import Submission
+def _events(args: argparse.Namespace, single: bool) -> BatchEvents:
+    """Progress on the terminal (a bar where it is one) and, for one notebook, its table."""
+    from grader.batch import BatchEvents
     from grader.report import summary_table
 
-    progress = None if single or args.quiet else _progress(count, skipped)
+    if args.quiet:
+        return BatchEvents()
+    progress: list[Callable[[str], None]] = []
 
-    def done(submission: Submission, result: GradeResult) -> None:
-        write_student_files(args.out, submission.file_stem, result, args, single)
-        if args.quiet:
-            return
+    def started(todo: int, up_to_date: int) -> None:
+        if not single:
+            progress.append(_progress(todo, up_to_date))
+
+    def graded(submission: Submission, result: GradeResult) -> None:
         if single:
             print(summary_table(result))
             print(f"  -> {args.out / submission.file_stem}.json, .md ({result.elapsed_s:.1f} s)")
-        elif progress is not None:
-            progress(f"{result.student}: {result.total:g}/{result.max_total:g} {result.status}")
+        else:
+            progress[0](f"{result.student}: {result.total:g}/{result.max_total:g} {result.status}")
 
-    return done
+    return BatchEvents(started, graded)
 
 
 def _progress(count: int, skipped: int) -> Callable[[str], None]:
@@ -286,62 +289,9 @@ def _progress(count: int, skipped: int) -> Callable[[str], None]:
     return log
 
 
-def write_student_files(
-    out: Path, stem: str, result: GradeResult, args: argparse.Namespace, single: bool
-) -> None:
-    from grader.report import (
-        feedback_html,
-        feedback_markdown,
-        gradescope_json,
-        result_json,
-        write_atomic,
-    )
-
-    export = args.format
-    write_atomic(out / f"{stem}.json", result_json(result))
-    write_atomic(out / f"{stem}.md", feedback_markdown(result))
-    if args.html:
-        write_atomic(out / f"{stem}.html", feedback_html(result))
-    if export == "gradescope":
-        target = out / "results.json" if single else out / "gradescope" / f"{stem}.json"
-        write_atomic(target, gradescope_json(result))
-
-
-def _load_results(out: Path, submissions: Sequence[object]) -> list[GradeResult]:
-    from grader.batch import Submission, result_path
-
-    results = []
-    for submission in submissions:
-        assert isinstance(submission, Submission)
-        path = result_path(out, submission)
-        if path.exists():
-            results.append(GradeResult.model_validate_json(path.read_text()))
-    return results
-
-
-def write_summaries(out: Path, results: list[GradeResult], quiet: bool) -> None:
-    from grader.report import histogram_png, summary_csv, summary_markdown, write_atomic
-
-    if not results:
-        return
-    write_atomic(out / "summary.csv", summary_csv(results))
-    write_atomic(out / "summary.md", summary_markdown(results))
-    histogram_png(results, out / "summary.png")
-    if not quiet:
-        graded = sum(r.status == "graded" for r in results)
-        print(f"matgrade: {len(results)} results ({graded} graded) -> {out}/summary.csv, .md, .png")
-
-
-def _github_step_summary(results: list[GradeResult], single: bool) -> None:
-    """In GitHub Actions, the summary table also appears on the run's page."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target or not results:
-        return
-    from grader.report import feedback_markdown, summary_markdown
-
-    text = feedback_markdown(results[0]) if single else summary_markdown(results)
-    with open(target, "a", encoding="utf-8") as stream:
-        stream.write(text + "\n")
+def _say_summaries_written(out: Path, results: list[GradeResult]) -> None:
+    graded = sum(r.status == "graded" for r in results)
+    print(f"matgrade: {len(results)} results ({graded} graded) -> {out}/summary.csv, .md, .png")
 
 
 def _exit_code(results: list[GradeResult], fail_under: float | None) -> int:
@@ -354,14 +304,17 @@ def _exit_code(results: list[GradeResult], fail_under: float | None) -> int:
 
 def merge_command(args: argparse.Namespace) -> int:
     from grader.merge import merge_folders
+    from grader.outputs import write_summaries
 
     results = merge_folders(args.folders, args.out)
-    write_summaries(args.out, results, quiet=False)
+    write_summaries(args.out, results)
+    if results:
+        _say_summaries_written(args.out, results)
     return _exit_code(results, None)
 
 
 def check_rubric_command(args: argparse.Namespace) -> int:
-    from grader.instructor import check_rubric
+    from grader.check_rubric import check_rubric
 
     findings = check_rubric(args.rubric, args.device)
     for finding in findings:
@@ -383,8 +336,8 @@ def schema_command(args: argparse.Namespace) -> int:
 
 
 def explain_command(args: argparse.Namespace) -> int:
+    from grader.explain import explain
     from grader.inputs import load_secret
-    from grader.instructor import explain
     from grader.pipeline import GradeOptions
     from grader.rubric import default_rubric_path
 
@@ -409,7 +362,7 @@ def sandbox_warning(report: SandboxReport) -> str:
     blocked = f"not blocked: {', '.join(missing)}; " if missing else ""
     return (
         f"sandbox level {report.level}: {blocked}"
-        f"layers unavailable: {', '.join(unavailable)} (see README, Security)"
+        f"layers unavailable: {', '.join(unavailable)} (see docs/security.md)"
     )
 
 

@@ -1,12 +1,15 @@
-"""One exception tree for grader failures; cli.py turns each into a one-line message.
+"""Every exception matgrade raises: grader failures (MatgradeError) and student outcomes.
 
-Student failures are never raised: they become results with a status. What lands here is the
-grader's own trouble (bad rubric, unreadable reference module, unusable device, bad option).
+MatgradeError is the grader's own trouble (bad rubric, unreadable reference module, unusable
+device, bad option); cli.py turns each into a one-line message and an exit code. The second
+family ends one student's call, timing or grading; it is caught inside the library and becomes
+that student's status, never an exit code. This module is imported by the worker: stdlib only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class MatgradeError(Exception):
@@ -16,9 +19,14 @@ class MatgradeError(Exception):
 
 
 class UsageError(MatgradeError):
-    """Bad command-line input: a missing file, an option out of range."""
+    """Bad input from the user: a missing file, an option out of range. `option` names the
+    setting concerned (the CLI shows it as --option)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class RubricError(MatgradeError):
@@ -43,7 +51,7 @@ class AssignmentError(MatgradeError):
 
 
 class SandboxError(MatgradeError):
-    """A protection named with --require is missing on this machine: grading is refused."""
+    """A required protection is missing on this machine: grading is refused."""
 
     exit_code = 3
 
@@ -52,5 +60,50 @@ class WorkerError(MatgradeError):
     """The worker broke in a way that is the grader's fault (e.g. it cannot start at all)."""
 
 
-class ProtocolError(MatgradeError):
-    """A message from the worker was malformed, oversized or of a forbidden type."""
+# Student outcomes: raised and caught inside the library, reported as a submission's status.
+
+
+class FrameError(Exception):
+    """A frame that breaks the protocol: oversized, truncated, or of a forbidden dtype."""
+
+
+class WorkerTimeout(Exception):
+    """The worker did not answer before its deadline and was killed."""
+
+
+class WorkerDied(Exception):
+    """The worker exited or broke the protocol; the message says how."""
+
+
+class NotAnArray(TypeError):
+    """The student's function returned something that is not one numeric array."""
+
+
+class StreamFailed(Exception):
+    """The worker ended a timed-call session: its frame says why (the function raised, say)."""
+
+    def __init__(self, header: dict[str, Any]) -> None:
+        super().__init__(str(header.get("message", "the timed call failed")))
+        self.header = header
+
+
+class StudentTimingFailed(Exception):
+    """A student round ended early: the function raised, hung, died or sent a malformed reply
+    (`kind`: exception, timeout, died or malformed). The worker is unusable unless the kind
+    is exception."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class InvalidNotebook(Exception):
+    """The file is not a readable Jupyter notebook; the submission cannot be graded."""
+
+
+class LoadFailed(Exception):
+    """Loading the student's definitions hung or killed the worker."""
+
+
+class GradingStopped(Exception):
+    """The run is being stopped (Ctrl-C, SIGTERM): this student's grade is not to be kept."""

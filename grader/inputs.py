@@ -19,12 +19,11 @@ import numpy as np
 
 from grader.assignment import Arg, Problem
 from grader.errors import UsageError
+from grader.messages import ArgValue
 from grader.rubric import TIMING_FAMILY, CaseFamily
 
 SECRET_ENV = "MATGRADE_SECRET"
 PUBLIC_SECRET = b"matgrade-public-default-secret"
-
-ArgValue = np.ndarray | float | str
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
 from grader.ast_lock import AST_LOCK
+from grader.errors import InvalidNotebook
 from grader.models import ExtractionNote
 
 # Callables wrapping other callables; a top-level `name = <one of these>(...)` is kept.
@@ -30,10 +31,6 @@ TRANSFORMATIONS = frozenset(
 )  # fmt: skip
 # Cell magics whose body is ordinary Python that may define functions.
 PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
-
-
-class InvalidNotebook(Exception):
-    """The file is not a readable Jupyter notebook; the submission cannot be graded."""
 
 
 @dataclass(frozen=True)

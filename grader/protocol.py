@@ -10,21 +10,19 @@ arrays an 8-byte big-endian length followed by that many bytes in .npy format.
 
 from __future__ import annotations
 
-import gc
 import io
 import json
 import os
 import select
 import struct
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from time import perf_counter
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from grader.ast_lock import AST_LOCK
+from grader.errors import FrameError
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
 MAX_ARRAY_BYTES = 1024 * 1024 * 1024
@@ -32,10 +30,6 @@ MAX_ARRAYS = 64
 ALLOWED_DTYPE_KINDS = "biufc"
 
 Header = dict[str, Any]
-
-
-class FrameError(Exception):
-    """A frame that breaks the protocol: oversized, truncated, or of a forbidden dtype."""
 
 
 def encode_array(array: np.ndarray) -> bytes:
@@ -144,151 +138,3 @@ def _wait_readable(fd: int, deadline: float) -> None:
             return
         if left <= 0:
             raise TimeoutError("no answer before the deadline")
-
-
-def encode_args(args: Sequence[np.ndarray | float | str]) -> tuple[list[Header], list[np.ndarray]]:
-    """Call arguments as JSON specs plus arrays: arrays by index, scalars by value, supplied
-    functions by name."""
-    specs: list[Header] = []
-    arrays: list[np.ndarray] = []
-    for value in args:
-        if isinstance(value, np.ndarray):
-            specs.append({"kind": "array", "index": len(arrays)})
-            arrays.append(value)
-        elif isinstance(value, str):
-            specs.append({"kind": "function", "name": value})
-        else:
-            specs.append({"kind": "scalar", "value": float(value)})
-    return specs, arrays
-
-
-def decode_args(specs: Sequence[Header], arrays: Sequence[np.ndarray]) -> list[Any]:
-    """encode_args reversed: arrays, floats and supplied functions' names."""
-    kinds: dict[str, Callable[[Header], Any]] = {
-        "array": lambda spec: arrays[int(spec["index"])],
-        "scalar": lambda spec: float(spec["value"]),
-        "function": lambda spec: str(spec["name"]),
-    }
-    return [kinds[str(spec["kind"])](spec) for spec in specs]
-
-
-def varied_input(base: Any, call: int) -> Any:
-    """The input of the baseline's timed call number `call`: every call sees different values
-    (one multiplication, cheap next to the call), as a student's calls do. Call 0 is `base`."""
-    return (1.0 + 0.1 * ((call * 0.6180339887498949) % 1.0)) * base
-
-
-class TimedCalls(NamedTuple):
-    times: list[float]  # each call's seconds
-    last_output: Any
-
-
-def time_calls(
-    function: Callable[..., Any], args: Sequence[Any], calls: int, block: Callable[[Any], Any]
-) -> TimedCalls:
-    """How trusted code is timed in its own process (the autodiff baseline, check-rubric's
-    reference): `calls` calls, each on fresh inputs (the arrays among `args` varied by
-    varied_input outside the timed span) and blocked until ready, with the garbage collector off
-    as in timeit (a collection inside one call is noise, not its cost)."""
-    times: list[float] = []
-    result = None
-    with collector_paused():
-        for call in range(calls):
-            call_args = block([varied_input(a, call) if hasattr(a, "shape") else a for a in args])
-            start = perf_counter()
-            result = block(function(*call_args))
-            times.append(perf_counter() - start)
-    return TimedCalls(times, result)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The garbage collector off while calls are timed, as in timeit: a collection inside one
-    call is noise, not its cost."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-
-
-# Student code and the baseline both run on one thread per process, XLA's and LAPACK's (OpenBLAS,
-# which jaxlib's linear algebra calls). With thread pools, an op split across both cores of a
-# busy machine waits for a descheduled or spinning helper thread: whole rounds of a 0.15 ms det
-# took 15 ms, and ratios swung with whatever else ran. One thread per process also lets -j N
-# workers share N cores without taking each other's. Read when the libraries load: set in the
-# environment a process starts with.
-CPU_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1")
-ONE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-# On a GPU, JAX takes 75% of the card's memory per process at start-up; the grader, the timer and
-# the workers share one card, so each takes only what it uses.
-GPU_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-
-# glibc gives freed blocks over 128 KiB back to the kernel (mmap'd blocks when freed, the heap's
-# top by trimming), so eager code faulted its intermediates in again on every call: grad_u on a
-# 300x100 U took ~400 page faults and 1.5-1.7 ms per call instead of none and 0.87 ms, and
-# which processes and phases paid depended on the heap's history. Freed memory stays in the
-# process instead (still under its memory limits). Read once, when a process starts.
-STEADY_MALLOC_TUNABLES = (
-    "glibc.malloc.mmap_threshold=33554432",
-    "glibc.malloc.trim_threshold=1073741824",
-)
-
-
-# XLA's CPU client runs each computation on an executor thread while Python goes on; on one
-# pinned core that overlaps nothing and costs two context switches per dispatch, and whether the
-# caller or the executor ran first varied by round and by process: the same softmax Jacobian
-# answer (four eager ops, n=40) took 85 us in some rounds and 105 us in others, so its ratio
-# spread 15-17% across a class. Inline: 65-66 us, no switches, rounds within 2%; the jitted
-# baseline 10 us instead of 17-21 (benchmarks/dispatch.py). Read when JAX's CPU backend starts.
-SYNC_CPU_DISPATCH = ("jax_cpu_enable_async_dispatch", False)
-
-
-def timing_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """`env` for a process that runs timed code: one compute thread, freed memory kept. Flags
-    and tunables already there are kept."""
-    flags = _merged(env.get("XLA_FLAGS", "").split(), CPU_XLA_FLAGS)
-    tunables = _merged(env.get("GLIBC_TUNABLES", "").split(":"), STEADY_MALLOC_TUNABLES)
-    return {
-        **env,
-        **ONE_THREAD_ENV,
-        "XLA_FLAGS": " ".join(flags),
-        "GLIBC_TUNABLES": ":".join(tunables),
-    }
-
-
-def _merged(given: list[str], wanted: Sequence[str]) -> list[str]:
-    kept = [item for item in given if item]
-    return kept + [item for item in wanted if item not in kept]
-
-
-# Functions the grader hands to a student's function as an argument (e.g. "grad f" for the
-# chain rule problem). They cannot cross the process boundary as code, so both sides build them
-# from a name: the parent uses `value` in objectives, the worker passes `gradient` to students.
-SUPPLIED_FUNCTIONS = ("logcosh", "half_square", "softplus")
-
-
-def supplied_function(name: str, part: str) -> Callable[[Any], Any]:
-    import jax
-    import jax.numpy as jnp
-
-    values: dict[str, Callable[[Any], Any]] = {
-        "logcosh": lambda y: jnp.sum(jnp.logaddexp(y, -y) - jnp.log(2.0)),
-        "half_square": lambda y: 0.5 * jnp.sum(y * y),
-        "softplus": lambda y: jnp.sum(jnp.logaddexp(y, 0.0)),
-    }
-    gradients: dict[str, Callable[[Any], Any]] = {
-        "logcosh": jnp.tanh,
-        "half_square": lambda y: y,
-        "softplus": jax.nn.sigmoid,
-    }
-    table = values if part == "value" else gradients
-    if name not in table:
-        raise KeyError(
-            f"unknown supplied function {name!r}; known: {', '.join(SUPPLIED_FUNCTIONS)}"
-        )
-    return table[name]

@@ -3,68 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from grader.assignment import Problem
-from grader.compare import Comparison, diagnosis_hint
-from grader.models import CaseResult, MatchedBy, ProblemResult, ProblemStatus, Timing
+from grader.compare import diagnosis_hint
+from grader.measurement import CaseOutcome, ProblemMeasurement, TimingOutcome
+from grader.models import CaseResult, ProblemResult, ProblemStatus, Timing
 from grader.rubric import ProblemRubric, SpeedCurve
-
-
-@dataclass(frozen=True)
-class CallFailure:
-    """The student's function raised, timed out or took the worker down on one case."""
-
-    kind: str  # "exception" | "timeout" | "crash" | "skipped"
-    message: str
-    location: str = ""
-
-
-@dataclass(frozen=True)
-class CaseOutcome:
-    family: str
-    shape: list[int] | None
-    comparison: Comparison | None = None
-    failure: CallFailure | None = None
-    sizes: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return self.comparison is not None and self.comparison.passed
-
-
-@dataclass(frozen=True)
-class TimingOutcome:
-    student_s: float
-    baseline_s: float
-    size: Mapping[str, int]
-    repeats: int
-    discarded: int = 0  # rounds measured in a busy spell of the machine and left out
-    flagged: str | None = None  # why this timing earns no speed points
-    settled: bool = True  # enough quiet rounds: False sends the answer to be measured again
-    attempts: int = 1
-    attempt_ratios: tuple[float, ...] = ()  # every attempt's ratio, when timed more than once
-    review: str | None = None  # unsettled and inconsistent over every attempt: for the instructor
-
-    @property
-    def ratio(self) -> float:
-        return self.student_s / self.baseline_s
-
-
-@dataclass
-class ProblemMeasurement:
-    """Everything observed about one problem, before any points are given."""
-
-    problem_id: str
-    function: str | None = None
-    matched_by: MatchedBy | None = None
-    cases: list[CaseOutcome] = field(default_factory=list)
-    timing: TimingOutcome | None = None
-    timing_note: str = ""
-    output: str = ""
-    tried: list[str] = field(default_factory=list)
-    forbidden: str | None = None
 
 
 def speed_fraction(ratio: float, curve: SpeedCurve) -> float:
@@ -77,7 +22,7 @@ def speed_fraction(ratio: float, curve: SpeedCurve) -> float:
     return (math.log(curve.zero_at) - math.log(ratio)) / span
 
 
-def correctness_fraction(rubric: ProblemRubric, cases: list[CaseOutcome]) -> float:
+def correctness_fraction(rubric: ProblemRubric, cases: Sequence[CaseOutcome]) -> float:
     total_weight = sum(family.weight for family in rubric.cases)
     if total_weight == 0:
         return 0.0
@@ -233,7 +178,9 @@ CROSS_CASE_HINTS = {
 }
 
 
-def cross_case(rubric: ProblemRubric, cases: list[CaseOutcome]) -> list[tuple[str, dict[str, str]]]:
+def cross_case(
+    rubric: ProblemRubric, cases: Sequence[CaseOutcome]
+) -> list[tuple[str, dict[str, str]]]:
     """Mistakes visible only across cases: which inputs pass and which fail."""
     compared = [case for case in cases if case.comparison is not None and case.sizes]
     passing = [case for case in compared if case.passed]
@@ -264,12 +211,12 @@ def _size_key(case: CaseOutcome) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(case.sizes.items()))
 
 
-def _sizes_text(cases: list[CaseOutcome]) -> str:
+def _sizes_text(cases: Sequence[CaseOutcome]) -> str:
     keys = list(dict.fromkeys(_size_key(case) for case in cases))
     return "; ".join(", ".join(f"{k}={v}" for k, v in key) for key in keys)
 
 
-def _diagnoses(cases: list[CaseOutcome]) -> list[str]:
+def _diagnoses(cases: Sequence[CaseOutcome]) -> list[str]:
     found = [d for case in cases if case.comparison for d in case.comparison.diagnoses]
     return list(dict.fromkeys(found))
 

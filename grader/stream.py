@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from grader import protocol
+from grader.errors import FrameError, StreamFailed
 
 LENGTH = struct.Struct(">q")
 END = 0
@@ -37,18 +38,10 @@ FAILED = -1
 ITEM = np.dtype(np.float64).itemsize
 
 
-class StreamFailed(Exception):
-    """The worker ended the session: its frame says why (the function raised, say)."""
-
-    def __init__(self, header: dict[str, Any]) -> None:
-        super().__init__(str(header.get("message", "the timed call failed")))
-        self.header = header
-
-
 # Every argument block starts on a 64-byte boundary of a buffer that starts on one: XLA's CPU
-# client then takes such an array without copying it, in every process alike. Where the
-# boundary fell by chance, some workers copied their inputs and others did not, and the same
-# answer's time moved by 10-20% from one worker to the next.
+# client then takes such an array without copying it, in every process alike. Otherwise some
+# workers copy their inputs and others do not, and the same answer's time differs between
+# workers.
 ALIGN = 64
 
 
@@ -132,9 +125,9 @@ def exchange(
         header, _ = protocol.receive(read_fd, deadline, max_arrays=0)
         raise StreamFailed(header)
     if _unread(write_fd):
-        raise protocol.FrameError("the worker answered a timed call before reading its inputs")
+        raise FrameError("the worker answered a timed call before reading its inputs")
     if length != layout.output_bytes():
-        raise protocol.FrameError(
+        raise FrameError(
             f"a timed call's reply announced {length} bytes, expected {layout.output_bytes()}"
         )
     return np.frombuffer(read(length), dtype=np.float64).reshape(layout.output_shape)
@@ -143,7 +136,7 @@ def exchange(
 def expect_silence(read_fd: int) -> None:
     """Trusted side, before a call: the worker has nothing to say until it is asked."""
     if _pending(read_fd):
-        raise protocol.FrameError("the worker sent data between timed calls")
+        raise FrameError("the worker sent data between timed calls")
 
 
 def _pending(fd: int) -> bool:
@@ -180,7 +173,7 @@ def serve(
         if length == END:
             return calls
         if length != len(buffer):
-            raise protocol.FrameError(f"a call of {length} bytes, expected {len(buffer)}")
+            raise FrameError(f"a call of {length} bytes, expected {len(buffer)}")
         _read_into(read_fd, buffer)
         try:
             output = np.ascontiguousarray(call(_split(buffer, layout)), dtype=np.float64)

@@ -15,16 +15,16 @@ import sys
 from pathlib import Path
 
 from grader.assignment import load_assignment
-from grader.baseline import ReferenceSide, start_jax, use_compilation_cache
 from grader.inputs import make_case, make_timing_case
+from grader.jax_runtime import DEVICE_PLATFORMS, start_jax
+from grader.reference_side import ReferenceSide
 from grader.rubric import load_rubric
 
 WARMUP_SECRET = b"matgrade-warmup"
 
 
 def warm(rubric_path: Path, cache: Path, device: str) -> None:
-    jax = start_jax(device)
-    use_compilation_cache(jax, cache)
+    start_jax(DEVICE_PLATFORMS[device], cache)
     rubric = load_rubric(rubric_path)
     assignment = load_assignment(rubric.reference_path())
     reference = ReferenceSide()

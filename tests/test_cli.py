@@ -14,6 +14,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.cli import build_parser
 
+pytestmark = pytest.mark.slow  # starts workers, timers or JAX
+
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-value-that-must-not-leak"
 

@@ -17,6 +17,8 @@ import pytest
 from grader.models import GradeResult
 from grader.report import feedback_markdown, result_json
 
+pytestmark = pytest.mark.slow  # starts workers, timers or JAX
+
 GOLDEN = Path(__file__).parent / "golden"
 Grade = Callable[[str], GradeResult]
 

@@ -24,6 +24,8 @@ from grader.pipeline import GradeOptions, Grader
 from grader.report import feedback_html, feedback_markdown
 from grader.rubric import rubric_schema_json
 
+pytestmark = pytest.mark.slow  # starts workers, timers or JAX
+
 REPO = Path(__file__).resolve().parent.parent
 RUBRICS = REPO / "rubrics"
 HEADER = "import jax\nimport jax.numpy as jnp\nimport numpy as np\n"

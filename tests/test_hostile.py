@@ -26,6 +26,8 @@ from grader.report import feedback_markdown, result_json, write_atomic
 from grader.rubric import default_rubric_path
 from grader.sandbox import processes_with
 
+pytestmark = pytest.mark.slow  # starts workers, timers or JAX
+
 SECRET = b"hostile-suite-secret-0123456789"
 EXAMPLES = Path(__file__).resolve().parent.parent / "submissions_example"
 MARKER = "4242.424242"  # a sleep duration no other process on the machine uses
@@ -265,8 +267,8 @@ TIMING_CHEATS = [
     pytest.param(clock_scaled_by(0.001, SLOW_EYE), id="patched-clock"),
     pytest.param(clock_scaled_by(0.0, SLOW_EYE), id="clock-reports-zero"),
     pytest.param(
-        "def grad_eigsum(X):\n    protocol = sys.modules['grader.protocol']\n"
-        "    protocol.time_calls = lambda f, args, calls, block: protocol.TimedCalls([1e-9] * calls, f(*args))\n"
+        "def grad_eigsum(X):\n    loop = sys.modules['grader.timed_loop']\n"
+        "    loop.time_calls = lambda f, args, calls, block: loop.TimedCalls([1e-9] * calls, f(*args))\n"
         + SLOW_EYE,
         id="patched-timing-loop",
     ),

@@ -7,7 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.notebook import InvalidNotebook, code_cells, extract, read_notebook, strip_magics
+from grader.errors import InvalidNotebook
+from grader.notebook import code_cells, extract, read_notebook, strip_magics
 
 KEPT = [
     pytest.param("import jax.numpy as jnp", ["jnp"], id="import"),

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from grader import protocol
+from grader.errors import FrameError
 
 
 @pytest.fixture
@@ -59,14 +60,14 @@ def _npy(array: np.ndarray, allow_pickle: bool = False) -> bytes:
     ids=["object-dtype", "strings", "truncated", "pickle"],
 )
 def test_decode_refuses(data: bytes, message: str) -> None:
-    with pytest.raises(protocol.FrameError, match=message):
+    with pytest.raises(FrameError, match=message):
         protocol.decode_array(data)
 
 
 def test_oversized_header_refused(pipe) -> None:  # type: ignore[no-untyped-def]
     read, write = pipe
     os.write(write, struct.pack(">I", protocol.MAX_JSON_BYTES + 1))
-    with pytest.raises(protocol.FrameError, match="exceeds"):
+    with pytest.raises(FrameError, match="exceeds"):
         protocol.receive(read, time.monotonic() + 5)
 
 
@@ -81,41 +82,3 @@ def test_closed_channel(pipe) -> None:  # type: ignore[no-untyped-def]
     os.close(write)
     with pytest.raises(EOFError):
         protocol.receive(read, time.monotonic() + 5)
-
-
-def test_call_arguments_round_trip() -> None:
-    args = (np.arange(6.0).reshape(2, 3), 0.25, "logcosh", np.ones(2))
-    specs, arrays = protocol.encode_args(args)
-    assert [spec["kind"] for spec in specs] == ["array", "scalar", "function", "array"]
-    decoded = protocol.decode_args(specs, arrays)
-    np.testing.assert_array_equal(decoded[0], args[0])
-    assert decoded[1:3] == [0.25, "logcosh"]
-    np.testing.assert_array_equal(decoded[3], args[3])
-
-
-@pytest.mark.parametrize(
-    ("given", "flags", "tunables"),
-    [
-        pytest.param({}, list(protocol.CPU_XLA_FLAGS), list(protocol.STEADY_MALLOC_TUNABLES),
-                     id="nothing-given"),
-        pytest.param(
-            {"XLA_FLAGS": "--xla_dump_to=/tmp/d", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"},
-            ["--xla_dump_to=/tmp/d", *protocol.CPU_XLA_FLAGS],
-            ["glibc.malloc.arena_max=2", *protocol.STEADY_MALLOC_TUNABLES],
-            id="given-kept",
-        ),
-        pytest.param(
-            {"XLA_FLAGS": " ".join(protocol.CPU_XLA_FLAGS),
-             "GLIBC_TUNABLES": ":".join(protocol.STEADY_MALLOC_TUNABLES)},
-            list(protocol.CPU_XLA_FLAGS),
-            list(protocol.STEADY_MALLOC_TUNABLES),
-            id="not-repeated",
-        ),
-    ],
-)  # fmt: skip
-def test_timing_environment(given: dict[str, str], flags: list[str], tunables: list[str]) -> None:
-    env = protocol.timing_environment({"PATH": "/bin", **given})
-    assert env["XLA_FLAGS"].split() == flags
-    assert env["GLIBC_TUNABLES"].split(":") == tunables
-    assert env["PATH"] == "/bin"
-    assert {env[name] for name in protocol.ONE_THREAD_ENV} == {"1"}

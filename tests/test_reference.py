@@ -7,11 +7,14 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from grader.assignment import load_assignment
-from grader.baseline import ReferenceSide, configure_jax
+from grader.check_rubric import CALLS_PER_RUN, TIMING_RUNS, _speed_ratios
 from grader.compare import relative_error
 from grader.inputs import make_case, make_timing_case
-from grader.instructor import CALLS_PER_RUN, TIMING_RUNS, _speed_ratios
+from grader.jax_runtime import configure_jax
+from grader.reference_side import ReferenceSide
 from grader.rubric import default_rubric_path, load_rubric
+
+pytestmark = pytest.mark.slow  # starts workers, timers or JAX
 
 RUBRIC = load_rubric(default_rubric_path())
 ASSIGNMENT = load_assignment(RUBRIC.reference_path())

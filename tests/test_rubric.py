@@ -154,7 +154,7 @@ HW2 = load_rubric(default_rubric_path())
 )  # fmt: skip
 def test_rubric_must_fit_its_reference(change: dict, message: str) -> None:  # type: ignore[type-arg]
     from grader.assignment import load_assignment
-    from grader.pipeline import check_consistency
+    from grader.consistency import check_consistency
     from grader.rubric import LoadedRubric
 
     problems = dict(HW2.rubric.problems)

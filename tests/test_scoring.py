@@ -6,18 +6,11 @@ import pytest
 
 from grader.assignment import Problem
 from grader.compare import Comparison
+from grader.measurement import CallFailure, CaseOutcome, ProblemMeasurement, TimingOutcome
 from grader.models import GradeResult
 from grader.report.summary import summary_markdown
 from grader.rubric import CaseFamily, Points, ProblemRubric, SpeedCurve
-from grader.scoring import (
-    CallFailure,
-    CaseOutcome,
-    ProblemMeasurement,
-    TimingOutcome,
-    score_problem,
-    speed_fraction,
-    status_of,
-)
+from grader.scoring import score_problem, speed_fraction, status_of
 
 CURVE = SpeedCurve(full_at=2, zero_at=32)
 RUBRIC = ProblemRubric(

@@ -11,17 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader.errors import WorkerDied, WorkerTimeout
 from grader.notebook import extract
 from grader.sandbox import (
     WorkerConfig,
-    WorkerDied,
-    WorkerTimeout,
     descendants,
     processes_with,
     remove_stale_scratch,
     start_worker,
 )
 from grader.sandbox.process import SCRATCH_PREFIX, worker_environment
+
+pytestmark = pytest.mark.slow  # starts workers, timers or JAX
 
 SOURCE = """
 import os, sys, time, subprocess

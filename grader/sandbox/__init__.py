@@ -8,8 +8,6 @@ students, what those layers actually stop.
 from grader.sandbox.process import (
     Worker,
     WorkerConfig,
-    WorkerDied,
-    WorkerTimeout,
     descendants,
     describe_exit,
     kill_tree,
@@ -23,8 +21,6 @@ from grader.sandbox.process import (
 __all__ = [
     "Worker",
     "WorkerConfig",
-    "WorkerDied",
-    "WorkerTimeout",
     "descendants",
     "describe_exit",
     "kill_tree",

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from grader.errors import WorkerDied, WorkerTimeout
+from grader.messages import CallReply, CallRequest, LoadRequest, SourceChunk
 from grader.sandbox.process import (
     Worker,
     WorkerConfig,
-    WorkerDied,
-    WorkerTimeout,
     processes_with,
     start_worker,
 )
@@ -190,20 +190,17 @@ def _probe(config: WorkerConfig, traps: _Traps) -> dict[str, bool]:
     }
 
 
-def _load(worker: Worker) -> None:
-    chunk = {"cell": 0, "line": 1, "source": PROBE_SOURCE, "is_import": False}
-    worker.request({"op": "load", "chunks": [chunk], "candidates": []}, [], PROBE_TIMEOUT_S)
+def _load(worker: Worker, source: str = PROBE_SOURCE) -> None:
+    load = LoadRequest((SourceChunk(cell=0, line=1, source=source),))
+    worker.request(load.header(), [], PROBE_TIMEOUT_S)
 
 
 def _call(worker: Worker, name: str, *values: Any) -> list[np.ndarray]:
     """Call a probe function with plain arguments (passed as source constants)."""
-    header = {"op": "call", "function": name, "args": [], "memory_mb": worker.config.memory_mb}
-    source = f"def {name}_now():\n    return {name}({', '.join(map(repr, values))})\n"
-    chunk = {"cell": 0, "line": 1, "source": source, "is_import": False}
-    worker.request({"op": "load", "chunks": [chunk], "candidates": []}, [], PROBE_TIMEOUT_S)
-    header["function"] = f"{name}_now"
-    reply, arrays = worker.request(header, [], PROBE_TIMEOUT_S)
-    return arrays if reply.get("ok") else []
+    _load(worker, f"def {name}_now():\n    return {name}({', '.join(map(repr, values))})\n")
+    call = CallRequest(f"{name}_now", (), worker.config.memory_mb)
+    reply = CallReply.parse(*worker.request(*call.frame(), PROBE_TIMEOUT_S))
+    return list(reply.arrays)
 
 
 def _observe(check: Any) -> bool:

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from grader import protocol
-from grader.errors import WorkerError
+from grader.errors import FrameError, WorkerDied, WorkerError, WorkerTimeout
+from grader.jax_runtime import GPU_ENV, timing_environment
 from grader.sandbox.layers import Confinement, WorkerCgroup, owner_is_gone
 
 RAW_OUTPUT_CAP = 16 * 1024
@@ -69,14 +70,6 @@ class WorkerConfig:
         return found is not None and found.available
 
 
-class WorkerTimeout(Exception):
-    """The worker did not answer before its deadline and was killed."""
-
-
-class WorkerDied(Exception):
-    """The worker exited or broke the protocol; the message says how."""
-
-
 @dataclass
 class Worker:
     """One running worker process and its protocol pipes."""
@@ -100,12 +93,12 @@ class Worker:
         except TimeoutError as error:
             self.kill()
             raise WorkerTimeout(f"no answer within {timeout_s:g} s") from error
-        except (EOFError, BrokenPipeError, protocol.FrameError, ValueError) as error:
+        except (EOFError, BrokenPipeError, FrameError, ValueError) as error:
             self.kill()
             raise WorkerDied(self._death_reason(error)) from error
 
     def _death_reason(self, error: Exception) -> str:
-        if isinstance(error, protocol.FrameError | ValueError):
+        if isinstance(error, FrameError | ValueError):
             return f"the worker sent a malformed reply ({error})"
         code = self.process.wait()
         if self.cgroup is not None and self.cgroup.oom_killed():
@@ -124,7 +117,7 @@ class Worker:
             return
         try:
             self.info, _ = protocol.receive(self.reply_fd, time.monotonic() + START_TIMEOUT_S)
-        except (TimeoutError, EOFError, protocol.FrameError) as error:
+        except (TimeoutError, EOFError, FrameError) as error:
             self.kill()
             detail = self.raw_output().strip().splitlines()[-1:] or [type(error).__name__]
             raise WorkerError(f"the worker could not start: {detail[0]}") from error
@@ -217,8 +210,9 @@ def _wide_pipe() -> tuple[int, int]:
 
 # Processes that run timed code (workers, the trusted timer and its echo) run at this niceness
 # where the grader may raise priority (root): a busy neighbour on the same core at the default
-# niceness then gets about 3% of it instead of half, so a long call is not stretched by the
-# time slices it would have lost. Workers cannot change it (seccomp, RLIMIT_NICE).
+# niceness then gets a small share of it (weights 29154 to 1024) instead of half, so a long call
+# is not stretched by the time slices it would have lost. Workers cannot change it (seccomp,
+# RLIMIT_NICE).
 TIMING_NICE = -15
 
 
@@ -295,9 +289,9 @@ def worker_environment(scratch: Path, platform: str) -> dict[str, str]:
         "JAX_PLATFORMS": platform,
         "JAX_ENABLE_X64": "1",
     }
-    env = protocol.timing_environment(env)
+    env = timing_environment(env)
     if platform != "cpu":
-        env.update(protocol.GPU_ENV)
+        env.update(GPU_ENV)
         env.update({k: os.environ[k] for k in PASSED_THROUGH_ENV if k in os.environ})
     return env
 

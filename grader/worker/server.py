@@ -20,6 +20,23 @@ from typing import Any
 import numpy as np
 
 from grader import protocol, stream
+from grader.errors import NotAnArray
+from grader.jax_runtime import device_name, start_jax
+from grader.messages import (
+    ArgValue,
+    CallError,
+    CallReply,
+    CallRequest,
+    Hello,
+    LoadProblem,
+    LoadProblemKind,
+    LoadReply,
+    LoadRequest,
+    SourceChunk,
+    TimedCallsRequest,
+    supplied_function,
+)
+from grader.timed_loop import collector_paused
 from grader.worker.confine import confine
 from grader.worker.limits import set_memory_limit
 
@@ -31,11 +48,9 @@ def serve(config: dict[str, Any]) -> None:
     request_fd, reply_fd = int(config["request_fd"]), int(config["reply_fd"])
     _exit_when_grader_dies(request_fd)
     jax = _start_jax(config)
-    device = _device_name(jax)
     state = WorkerState(jax, request_fd, reply_fd)
     layers = confine(config, os.getcwd())
-    hello = {"ok": True, "jax": jax.__version__, "device": device, "layers": layers}
-    protocol.send(reply_fd, hello)
+    protocol.send(reply_fd, Hello(jax.__version__, device_name(jax), layers).header())
     while True:
         try:
             request, arrays = protocol.receive(request_fd)
@@ -69,17 +84,8 @@ def _exit_when_grader_dies(request_fd: int) -> None:
 def _start_jax(config: dict[str, Any]) -> Any:
     # The grader's read-only cache refuses writes; that is the design, not the student's news.
     warnings.filterwarnings("ignore", message=".*persistent compilation cache.*")
-    os.environ["JAX_PLATFORMS"] = str(config.get("platform", "cpu"))
-    os.environ["JAX_ENABLE_X64"] = "1"
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update(*protocol.SYNC_CPU_DISPATCH)
-    if config.get("cache_dir"):
-        # Read-only under Landlock: filled by the trusted warm-up, never by a student.
-        jax.config.update("jax_compilation_cache_dir", str(config["cache_dir"]))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # The cache is read-only under Landlock: filled by the trusted warm-up, never by a student.
+    jax = start_jax(str(config.get("platform", "cpu")), config.get("cache_dir") or None)
     _install_legacy_config_module(jax)
     return jax
 
@@ -90,11 +96,6 @@ def _install_legacy_config_module(jax: Any) -> None:
     legacy.config = jax.config  # type: ignore[attr-defined]
     legacy.update = jax.config.update  # type: ignore[attr-defined]
     sys.modules.setdefault("jax.config", legacy)
-
-
-def _device_name(jax: Any) -> str:
-    device = jax.devices()[0]
-    return f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":")
 
 
 class _NoIPython:
@@ -126,49 +127,46 @@ class CappedText(io.StringIO):
         return len(text)
 
 
-def handle_load(state: WorkerState, request: dict[str, Any], _: list[np.ndarray]) -> Reply:
+def handle_load(state: WorkerState, header: dict[str, Any], _: list[np.ndarray]) -> Reply:
+    request = LoadRequest.parse(header)
     problems = []
     captured = CappedText()
     with redirect_stdout(captured), redirect_stderr(captured):
-        for chunk in request["chunks"]:
+        for chunk in request.chunks:
             problem = _run_chunk(state, chunk)
             if problem:
                 problems.append(problem)
-    callables = {name: _arity(state.function(name)) for name in request.get("candidates", [])}
+    callables = {name: _arity(state.function(name)) for name in request.candidates}
     found = {name: arity for name, arity in callables.items() if arity is not None}
-    return {"ok": True, "problems": problems, "callables": found, "output": captured.getvalue()}, []
+    return LoadReply(found, tuple(problems), captured.getvalue()).header(), []
 
 
 Reply = tuple[dict[str, Any], list[np.ndarray]]
 
 
-def _run_chunk(state: WorkerState, chunk: dict[str, Any]) -> dict[str, Any] | None:
-    padded = "\n" * (int(chunk["line"]) - 1) + str(chunk["source"])
-    filename = f"<code cell {int(chunk['cell']) + 1}>"
+def _run_chunk(state: WorkerState, chunk: SourceChunk) -> LoadProblem | None:
+    padded = "\n" * (chunk.line - 1) + chunk.source
+    filename = f"<code cell {chunk.cell + 1}>"
     try:
         exec(compile(padded, filename, "exec"), state.module.__dict__)
     except BaseException as error:  # student code may raise anything, SystemExit included
-        kind = "import_error" if chunk.get("is_import") else "definition_error"
-        return {"cell": chunk["cell"], "kind": kind, "message": _describe(error)}
+        kind: LoadProblemKind = "import_error" if chunk.is_import else "definition_error"
+        return LoadProblem(chunk.cell, kind, _describe(error))
     return None
 
 
-def _arity(function: Any) -> list[int] | None:
+def _arity(function: Any) -> tuple[int, int] | None:
     """[min, max] positional arguments (max -1 for *args), or None when not callable."""
     if not callable(function) or isinstance(function, type):
         return None
     try:
         parameters = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
-        return [0, -1]
+        return (0, -1)
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p for p in positional if p.default is p.empty]
     variadic = any(p.kind == p.VAR_POSITIONAL for p in parameters)
-    return [len(required), -1 if variadic else len(positional)]
-
-
-class NotAnArray(TypeError):
-    """The student's function returned something that is not one numeric array."""
+    return (len(required), -1 if variadic else len(positional))
 
 
 def _describe(error: BaseException) -> str:
@@ -180,27 +178,24 @@ def _describe(error: BaseException) -> str:
     return text if len(text) <= MESSAGE_CAP else text[:MESSAGE_CAP] + "..."
 
 
-def _build_args(
-    state: WorkerState, specs: list[dict[str, Any]], arrays: list[np.ndarray]
-) -> list[Any]:
-    jnp = state.jax.numpy
-    values: list[Any] = []
-    for spec in specs:
-        if spec["kind"] == "array":
-            values.append(jnp.asarray(arrays[spec["index"]], dtype=jnp.float64))
-        elif spec["kind"] == "scalar":
-            values.append(float(spec["value"]))
-        else:
-            values.append(protocol.supplied_function(spec["name"], "gradient"))
-    return values
+def _argument_value(jnp: Any, value: ArgValue) -> Any:
+    if isinstance(value, np.ndarray):
+        return jnp.asarray(value, dtype=jnp.float64)
+    if isinstance(value, str):
+        return supplied_function(value, "gradient")
+    return float(value)
 
 
-def handle_call(state: WorkerState, request: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
-    function = state.function(str(request["function"]))
+NOT_DEFINED = CallReply(failure=CallError("NameError", "function not defined"))
+
+
+def handle_call(state: WorkerState, header: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
+    request = CallRequest.parse(header, arrays)
+    function = state.function(request.function)
     if not callable(function):
-        return {"ok": False, "error_type": "NameError", "message": "function not defined"}, []
-    args = _build_args(state, request["args"], arrays)
-    set_memory_limit(int(request.get("memory_mb", 4096)))
+        return NOT_DEFINED.frame()
+    args = [_argument_value(state.jax.numpy, value) for value in request.args]
+    set_memory_limit(request.memory_mb)
     captured = CappedText()
     try:
         with redirect_stdout(captured), redirect_stderr(captured):
@@ -208,8 +203,7 @@ def handle_call(state: WorkerState, request: dict[str, Any], arrays: list[np.nda
             array = _to_array(state.jax, result)
     except BaseException as error:  # anything the student's code raises is data
         return _failure(error, captured), []
-    header = {"ok": True, "output": captured.getvalue()}
-    return header, [array]
+    return CallReply(captured.getvalue(), arrays=(array,)).frame()
 
 
 def _failure(error: BaseException, captured: CappedText) -> dict[str, Any]:
@@ -219,13 +213,9 @@ def _failure(error: BaseException, captured: CappedText) -> dict[str, Any]:
     if student_frames:
         frame = student_frames[-1]
         location = f"{frame.filename[1:-1]}, line {frame.lineno}, in {frame.name}"
-    return {
-        "ok": False,
-        "error_type": "SystemExit" if isinstance(error, SystemExit) else type(error).__name__,
-        "message": _describe(error),
-        "location": location,
-        "output": captured.getvalue(),
-    }
+    kind = "SystemExit" if isinstance(error, SystemExit) else type(error).__name__
+    failure = CallError(kind, _describe(error), location)
+    return CallReply(captured.getvalue(), failure).frame()[0]
 
 
 def _to_array(jax: Any, result: Any) -> np.ndarray:
@@ -240,19 +230,19 @@ def _to_array(jax: Any, result: Any) -> np.ndarray:
 
 
 def handle_timed_calls(
-    state: WorkerState, request: dict[str, Any], _: list[np.ndarray]
+    state: WorkerState, header: dict[str, Any], _: list[np.ndarray]
 ) -> Reply | None:
     """A timing session (grader.stream): the trusted side sends each call's inputs and times it
     by its own clock until the output's bytes are back; nothing here is believed about time."""
-    function = state.function(str(request["function"]))
+    request = TimedCallsRequest.parse(header)
+    function = state.function(request.function)
     if not callable(function):
-        return {"ok": False, "error_type": "NameError", "message": "function not defined"}, []
-    layout = stream.Layout.from_json(request["layout"])
+        return NOT_DEFINED.frame()
+    layout = stream.Layout.from_json(dict(request.layout))
     supplied = [
-        None if name is None else protocol.supplied_function(str(name), "gradient")
-        for name in request["supplied"]
+        None if name is None else supplied_function(name, "gradient") for name in request.supplied
     ]
-    set_memory_limit(int(request.get("memory_mb", 4096)))
+    set_memory_limit(request.memory_mb)
     jnp = state.jax.numpy
 
     def call(values: list[np.ndarray]) -> np.ndarray:
@@ -268,7 +258,7 @@ def handle_timed_calls(
 
     protocol.send(state.reply_fd, {"ok": True})
     sink = CappedText()
-    with protocol.collector_paused(), redirect_stdout(sink), redirect_stderr(sink):
+    with collector_paused(), redirect_stdout(sink), redirect_stderr(sink):
         calls = stream.serve(
             state.request_fd, state.reply_fd, layout, call, lambda e: _failure(e, sink)
         )

@@ -1,4 +1,4 @@
-"""Instructor tools: check a rubric against its own reference, and explain a disputed grade.
+"""Check a rubric against its own reference before students are graded with it.
 
 check_rubric runs in the grader's process only (the reference is trusted code): every closed
 form must agree with autodiff on every hidden case within the rubric's tolerance, known wrong
@@ -9,23 +9,22 @@ closed form, run eagerly as students' code runs, must earn the full speed points
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from grader.assignment import Problem, load_assignment
-from grader.baseline import ReferenceSide, configure_jax
 from grader.compare import compare, relative_error
-from grader.errors import RubricError, UsageError
+from grader.errors import RubricError
 from grader.inputs import make_case, make_timing_case
+from grader.jax_runtime import configure_jax
+from grader.messages import ArgValue
+from grader.reference_side import ReferenceSide
 from grader.rubric import ProblemRubric, load_rubric
 from grader.scoring import speed_fraction
-
-if TYPE_CHECKING:
-    from grader.pipeline import GradeOptions
+from grader.speed import sizes_text
 
 CHECK_SECRET = b"matgrade-check-rubric"
 TIMING_RUNS = 5
@@ -46,7 +45,7 @@ class Finding:
 
 
 def check_rubric(path: Path, device: str = "cpu") -> list[Finding]:
-    from grader.pipeline import check_consistency
+    from grader.consistency import check_consistency
 
     rubric = load_rubric(path)
     if not rubric.reference_path().is_file():
@@ -81,7 +80,7 @@ def _check_problem(
                         problem.id,
                         False,
                         f"the closed form differs from autodiff by {error:.1e} on a "
-                        f"'{family.name}' case ({_sizes(case.sizes)}), above rtol {rtol:.0e}: "
+                        f"'{family.name}' case ({sizes_text(case.sizes)}), above rtol {rtol:.0e}: "
                         "the tolerance is too tight for this reference (or the closed form "
                         "is wrong)",
                     )
@@ -105,7 +104,7 @@ def _check_problem(
 def _accepted_wrong_answers(
     reference: ReferenceSide,
     problem: Problem,
-    args: tuple[object, ...],
+    args: tuple[ArgValue, ...],
     closed: np.ndarray,
     rtol: float,
     atol: float,
@@ -113,7 +112,7 @@ def _accepted_wrong_answers(
     with np.errstate(over="ignore"):  # entries beyond float32's range become inf, and fail
         float32 = closed.astype(np.float32)
     variants: dict[str, np.ndarray] = {"closed form x 1.001": closed * 1.001, "float32": float32}
-    variants.update(reference.mistake_answers(problem, args))  # type: ignore[arg-type]
+    variants.update(reference.mistake_answers(problem, args))
     return [
         name
         for name, answer in variants.items()
@@ -137,7 +136,7 @@ def _check_speed(reference: ReferenceSide, problem: Problem, rubric: ProblemRubr
         earned = speed_fraction(ratio, rubric.speed)
     spread = max(ratios) / min(ratios)
     text = (
-        f"the reference's own speed ratio is {ratio:.3g}x at {_sizes(rubric.timing.sizes)} "
+        f"the reference's own speed ratio is {ratio:.3g}x at {sizes_text(rubric.timing.sizes)} "
         f"({min(ratios):.3g}-{max(ratios):.3g} over {TIMING_RUNS} runs), earning "
         f"{earned:.0%} of the speed points"
     )
@@ -159,78 +158,3 @@ def _speed_ratios(reference: ReferenceSide, problem: Problem, args: Any) -> list
         / min(reference.time_baseline(problem, args, CALLS_PER_RUN).times)
         for _ in range(TIMING_RUNS)
     ]
-
-
-def _sizes(sizes: Mapping[str, int]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sizes.items())
-
-
-def explain(result_path: Path, options: GradeOptions | None) -> str:
-    """The failing cases of a result; with `options` (--reveal) also their hidden inputs, the
-    student's output recomputed in a sandboxed worker, and the reference, side by side."""
-    from grader.models import GradeResult
-
-    try:
-        result = GradeResult.model_validate_json(result_path.read_text())
-    except (OSError, ValueError) as error:
-        raise UsageError(f"{result_path}: not a matgrade result file") from error
-    failing = [(p, i, c) for p in result.problems for i, c in enumerate(p.cases) if not c.passed]
-    lines = [f"{result.student}: {result.total:g} / {result.max_total:g} ({result.submission})"]
-    if not failing:
-        return "\n".join([*lines, "No failing case."])
-    if options is None:
-        for problem, _, case in failing:
-            lines.append(f"- {problem.id} [{case.family}] shape {case.shape}: {case.message}")
-        lines.append("Run with --reveal to see the inputs, the output and the reference.")
-        return "\n".join(lines)
-    return "\n".join(lines + _reveal(result, failing, options))
-
-
-def _reveal(result: Any, failing: list[Any], options: GradeOptions) -> list[str]:
-    from grader.gate import Lane
-    from grader.notebook import code_cells, extract, read_notebook
-    from grader.pipeline import Grader, WorkerSession, call_message, file_sha256, submission_key
-
-    notebook = Path(result.submission)
-    if file_sha256(notebook) != result.notebook_sha256:
-        raise UsageError(f"{notebook}: not the notebook that was graded (its SHA-256 changed)")
-    grader = Grader(options)
-    key = submission_key(result.student, result.notebook_sha256)
-    extraction = extract(code_cells(read_notebook(notebook)))
-    session = WorkerSession(grader.worker_config, extraction, grader.control, Lane(cpu=None))
-    lines: list[str] = []
-    try:
-        for problem_result, position, case_result in failing:
-            problem = grader.assignment.problems[problem_result.id]
-            rubric = grader.rubric.rubric.problems[problem_result.id]
-            family = next(f for f in rubric.cases if f.name == case_result.family)
-            index = position - sum(
-                1 for c in problem_result.cases[:position] if c.family != family.name
-            )
-            case = make_case(options.secret.key, key, problem, family, index)
-            header, arrays = call_message(problem_result.function or "", case.args, 4096)
-            try:
-                reply, out = session.request(header, arrays, 60)
-                output = out[0] if reply.get("ok") and out else reply.get("message", "no result")
-            except Exception as error:  # the student's code may hang or crash again
-                output = f"{type(error).__name__}: {error}"
-            lines += _side_by_side(
-                problem, case, output, grader.reference.expected(problem, case.args)
-            )
-    finally:
-        session.close()
-    return lines
-
-
-def _side_by_side(problem: Problem, case: Any, output: object, expected: np.ndarray) -> list[str]:
-    def show(value: object) -> str:
-        if isinstance(value, np.ndarray):
-            return np.array2string(value, precision=6, threshold=64, max_line_width=100)
-        return str(value)
-
-    lines = ["", f"== {problem.id} [{case.family} #{case.index}] sizes {_sizes(case.sizes)}"]
-    for arg, value in zip(problem.args, case.args, strict=True):
-        lines.append(f"-- input {arg.name}:\n{show(value)}")
-    lines.append(f"-- student's output:\n{show(output)}")
-    lines.append(f"-- reference:\n{show(expected)}")
-    return lines

@@ -2,12 +2,12 @@
 jitted autodiff baseline, each on fresh inputs; the ratio is the fastest student call over the
 quiet rounds / the fastest baseline call over them.
 
-Every number here comes from the trusted timer (grader.timer), never from the worker: a student
-call's time is the timer's clock from sending the call's freshly drawn inputs until its output's
-bytes are back, less the cost of that passing, calibrated on a trusted echo. So a patched clock
-or timing loop in the worker changes nothing, remembering answers meets new data on every call,
-and work deferred past the return (a lazy result) is still on the clock. Spot-checked outputs
-must be right: a round with a wrong one gives no speed points.
+Every number here comes from the trusted timer (grader.trusted_timer), never from the worker: a
+student call's time is the timer's clock from sending the call's freshly drawn inputs until its
+output's bytes are back, less the cost of that passing, calibrated on a trusted echo. So a
+patched clock or timing loop in the worker changes nothing, remembering answers meets new data
+on every call, and work deferred past the return (a lazy result) is still on the clock. Spot-
+checked outputs must be right: a round with a wrong one gives no speed points.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from grader.measurement import TimingOutcome
 from grader.rubric import ProblemRubric, Timing
-from grader.scoring import TimingOutcome, speed_fraction
+from grader.scoring import speed_fraction
 
 MAX_CALLS = 200
 SIZING_CALLS = 4
@@ -63,15 +64,12 @@ CPU_SLACK = 1.25
 
 
 # A shared machine has busy spells in which everything runs slower, eager student code (more
-# memory traffic) often far more than the fused baseline: a phase measured in one came out 10-60%
-# high. On this VM they took 10-20% of the time, mostly 0.1-0.3 s long, some over 1 s
-# (benchmarks/busy_spells.py). Since noise only ever adds time, the phase's fastest rounds tell
-# them: a pair of rounds is quiet when its student round and the baseline rounds on both sides of
-# it each ran within QUIET_SLACK of their side's fastest round. Pairs are measured until
-# min_repeats are quiet, up to MAX_ROUNDS_FACTOR * min_repeats pairs; the min_repeats quietest
-# give the ratio. (A memory of the fastest baseline across a batch would also catch spells as
-# long as a phase, but a core's quiet speed drifts by 10-20% over minutes, so it kept whole
-# phases re-measuring.)
+# memory traffic) often far more than the fused baseline (docs/performance.md has their length
+# and frequency). Noise only ever adds time, so the phase's fastest rounds tell the spells: a
+# pair of rounds is quiet when its student round and the baseline rounds on both sides of it each
+# ran within QUIET_SLACK of their side's fastest round. Pairs are measured until min_repeats are
+# quiet, up to MAX_ROUNDS_FACTOR * min_repeats pairs; the min_repeats quietest give the ratio.
+# The fastest is the phase's own, not the batch's: a core's quiet speed drifts over minutes.
 QUIET_SLACK = 1.10
 # A student round's fastest call includes passing its inputs and output between processes, whose
 # cost varies more from round to round than a call inside one process: measuring stops once
@@ -83,12 +81,9 @@ MAX_ROUNDS_FACTOR = 2
 
 
 # A round of one call is one sample of the student's time against the baseline's fastest of
-# hundreds, and a long eager call suffers a spell more: the seed's row loop (one 21 ms call a
-# round) ran at up to 45 ms through whole phases. Such answers are measured over
+# hundreds, and a long eager call suffers a spell more. Such answers are measured over
 # ONE_CALL_REPEATS_FACTOR times as many quiet rounds while that stays cheap (calls up to
-# ONE_CALL_EXTRA_MAX_S). Replayed over the rounds of a noisy hour (benchmarks/replay.py), the
-# loop's spread fell from 21.5% to 13-15%; 100 seed copies took 2.48 and 2.62 s per notebook
-# with this, 2.45 and 2.63 s without (benchmarks/grade_class.py).
+# ONE_CALL_EXTRA_MAX_S); docs/performance.md has the replayed spreads and the cost.
 ONE_CALL_REPEATS_FACTOR = 2
 ONE_CALL_EXTRA_MAX_S = 0.1
 
@@ -189,13 +184,13 @@ def _outcome(
         discarded=len(pairs) - len(used),
         flagged=flagged or cpu_problem(cpu_s, timed_s, cores),
         settled=quiet_pairs(pairs) >= repeats,
+        pairs=tuple((pair.student_s, pair.baseline_s) for pair in pairs),
     )
 
 
 # An answer whose speed points noise could have changed is timed again later, up to RETIMES more
-# times: once at least, as a busy spell as long as a phase looks settled from inside it (a 100x
-# loop measured 126x in one settled phase with a busy process on every core), and until an
-# attempt is settled. A disturbance only ever adds time, so a ratio inside full points stays
+# times: once at least, as a busy spell as long as a phase looks settled from inside it, and until
+# an attempt is settled. A disturbance only ever adds time, so a ratio inside full points stays
 # there, and one past zero_at by more than AT_STAKE_SLACK, a disturbance larger than any seen,
 # stays past it.
 RETIMES = 2

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
+from grader.measurement import TimingOutcome
 from grader.rubric import CaseFamily, Points, ProblemRubric, SpeedCurve, Timing
-from grader.scoring import TimingOutcome
-from grader.timing import (
+from grader.speed import (
     MIN_CALL_S,
     UNCONFIRMED,
     BaselineTimes,

@@ -1,5 +1,5 @@
 """The lane's trusted stopwatch: a process that times both sides of a speed ratio, run as
-`python -m grader.timer CONFIG`.
+`python -m grader.trusted_timer CONFIG`.
 
 - The autodiff baseline, `jax.jit(jax.grad(objective))`, runs in this process and is timed by its
   own loop (protocol.time_calls).
@@ -35,10 +35,13 @@ from typing import Any
 import numpy as np
 
 from grader import protocol, stream
-from grader.errors import WorkerError
+from grader.errors import FrameError, StreamFailed, StudentTimingFailed, WorkerError
+from grader.jax_runtime import timing_environment
+from grader.messages import LoadRequest, SourceChunk, TimedCallsRequest
 from grader.sandbox import WorkerConfig, launch_worker
 from grader.sandbox.process import take_timing_priority
-from grader.timing import BaselineTimes, StudentCalls
+from grader.speed import BaselineTimes, StudentCalls
+from grader.timed_loop import collector_paused
 
 START_TIMEOUT_S = 120.0
 # Outputs spot-checked per student round, chosen after the inputs are drawn and never told to the
@@ -48,16 +51,6 @@ ECHO_FUNCTION = "echo"
 # The echo gets every ECHO_EVERY-th call of a round: its fastest over a phase is still a minimum
 # over dozens of round trips, at a third of the time.
 ECHO_EVERY = 3
-
-
-class StudentTimingFailed(Exception):
-    """A student round ended early: the function raised, hung, died or sent a malformed reply
-    (`kind`: exception, timeout, died or malformed). The worker is unusable unless the kind
-    is exception."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -89,10 +82,10 @@ class TrustedTimer:
             "fd": theirs.fileno(),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "grader.timer", json.dumps(config)],
+            [sys.executable, "-I", "-m", "grader.trusted_timer", json.dumps(config)],
             stdin=subprocess.DEVNULL,
             pass_fds=(theirs.fileno(),),
-            env=protocol.timing_environment(os.environ),
+            env=timing_environment(os.environ),
         )
         theirs.close()
         self.lock = threading.Lock()
@@ -158,7 +151,7 @@ class TrustedTimer:
     def _receive(self, timeout_s: float) -> dict[str, Any]:
         try:
             header, _ = protocol.receive(self.channel.fileno(), time.monotonic() + timeout_s)
-        except (EOFError, TimeoutError, protocol.FrameError, OSError) as error:
+        except (EOFError, TimeoutError, FrameError, OSError) as error:
             self.close()
             raise WorkerError(f"the trusted timer stopped answering ({error})") from error
         return header
@@ -169,7 +162,8 @@ class TimerProcess:
 
     def __init__(self, config: dict[str, Any]) -> None:
         from grader.assignment import load_assignment
-        from grader.baseline import DEVICE_PLATFORMS, ReferenceSide, configure_jax
+        from grader.jax_runtime import DEVICE_PLATFORMS, configure_jax
+        from grader.reference_side import ReferenceSide
 
         self.echo_config = WorkerConfig(platform=DEVICE_PLATFORMS[config["device"]], cpu_s=10**7)
         self.echo = launch_worker(self.echo_config)
@@ -228,27 +222,26 @@ class TimerProcess:
         layout = self.layout(problem, cases[0].args)
         payloads = [stream.encode_call(numeric(case.args), layout) for case in cases]
         checked = set(self.chooser.sample(range(len(cases)), min(CHECKED_CALLS, len(cases))))
-        session = {
-            "op": "timed_calls",
-            "function": str(request["function"]),
-            "layout": layout.to_json(),
-            "supplied": supplied(cases[0].args),
-            "memory_mb": int(request["memory_mb"]),
-        }
+        session = TimedCallsRequest(
+            str(request["function"]),
+            layout.to_json(),
+            tuple(supplied(cases[0].args)),
+            int(request["memory_mb"]),
+        )
         timeout = float(request["call_timeout_s"])
         try:
             request_fd, reply_fd = fds
             times, outputs = timed_round(
                 request_fd, reply_fd, session, payloads, layout, timeout, checked
             )
-        except stream.StreamFailed as error:
+        except StreamFailed as error:
             return {"ok": True, "failed": "exception", "message": _failure_text(error.header)}
         except TimeoutError:
             message = f"a timed call did not finish within {timeout:g} s"
             return {"ok": True, "failed": "timeout", "message": message}
         except (EOFError, OSError) as error:
             return {"ok": True, "failed": "died", "message": f"the worker stopped ({error})"}
-        except (protocol.FrameError, ValueError, KeyError, TypeError) as error:
+        except (FrameError, ValueError, KeyError, TypeError) as error:
             return {"ok": True, "failed": "malformed", "message": f"malformed reply ({error})"}
         wrong = self.spot_check(problem, cases, outputs, request)
         echo_times = self.echo_round(problem, session, payloads[::ECHO_EVERY], layout)
@@ -278,7 +271,7 @@ class TimerProcess:
     def echo_round(
         self,
         problem: Any,
-        session: dict[str, Any],
+        session: TimedCallsRequest,
         payloads: list[bytearray],
         layout: stream.Layout,
     ) -> list[float]:
@@ -295,10 +288,10 @@ class TimerProcess:
                 f"_fresh = _jax.jit(lambda: _jnp.zeros({layout.output_shape!r}, _jnp.float64))\n"
                 f"_fresh()\ndef {ECHO_FUNCTION}(*args):\n    return _fresh()\n"
             )
-            chunk = {"cell": 0, "line": 1, "source": source, "is_import": False}
-            echo.request({"op": "load", "chunks": [chunk]}, [], START_TIMEOUT_S)
+            load = LoadRequest((SourceChunk(cell=0, line=1, source=source),), (ECHO_FUNCTION,))
+            echo.request(load.header(), [], START_TIMEOUT_S)
             self.echo_shape = layout.output_shape
-        echo_session = {**session, "function": ECHO_FUNCTION}
+        echo_session = replace(session, function=ECHO_FUNCTION)
         times, _ = timed_round(
             echo.request_fd, echo.reply_fd, echo_session, payloads, layout, START_TIMEOUT_S, set()
         )
@@ -308,7 +301,7 @@ class TimerProcess:
 def timed_round(
     write_fd: int,
     read_fd: int,
-    session: dict[str, Any],
+    session: TimedCallsRequest,
     payloads: list[bytearray],
     layout: stream.Layout,
     call_timeout_s: float,
@@ -316,13 +309,13 @@ def timed_round(
 ) -> tuple[list[float], dict[int, np.ndarray]]:
     """One session of the timed-call stream: each call's seconds by this process's clock, from
     its first byte sent to its output's last byte read, and the outputs of the calls in `keep`."""
-    protocol.send(write_fd, session)
+    protocol.send(write_fd, session.header())
     ready, _ = protocol.receive(read_fd, time.monotonic() + call_timeout_s, max_arrays=0)
     if not ready.get("ok"):
-        raise stream.StreamFailed(ready)
+        raise StreamFailed(ready)
     times: list[float] = []
     kept: dict[int, np.ndarray] = {}
-    with protocol.collector_paused():
+    with collector_paused():
         for index, payload in enumerate(payloads):
             deadline = time.monotonic() + call_timeout_s
             stream.expect_silence(read_fd)

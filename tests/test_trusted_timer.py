@@ -10,13 +10,15 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from grader.errors import WorkerError
-from grader.gate import pin_thread
+from grader.errors import StudentTimingFailed, WorkerError
+from grader.lanes import pin_thread
 from grader.pipeline import Grader
 from grader.rubric import default_rubric_path, load_rubric
 from grader.sandbox import Worker, WorkerConfig, start_worker
 from grader.sandbox.process import TIMING_NICE, may_raise_priority
-from grader.timer import ECHO_EVERY, StudentRoundSpec, StudentTimingFailed, TrustedTimer
+from grader.trusted_timer import ECHO_EVERY, StudentRoundSpec, TrustedTimer
+
+pytestmark = pytest.mark.slow  # starts workers, timers or JAX
 
 KEY = bytes(32)
 EIGSUM = "p2_grad_eigsum"

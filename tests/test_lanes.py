@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from grader.gate import Lanes
+from grader.lanes import Lanes
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity"), reason="this system cannot pin threads"

@@ -1,0 +1,65 @@
+"""Write what a grading run produces: per student JSON, Markdown and the optional HTML and
+Gradescope files, the class summaries, and GitHub Actions' step summary."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.models import GradeResult
+from grader.report import (
+    feedback_html,
+    feedback_markdown,
+    gradescope_json,
+    histogram_png,
+    result_json,
+    summary_csv,
+    summary_markdown,
+    write_atomic,
+)
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    out: Path
+    html: bool = False
+    gradescope: bool = False
+    # One notebook named on its own: Gradescope's results.json goes at the top of `out`.
+    single: bool = False
+
+
+def write_student_files(options: OutputOptions, stem: str, result: GradeResult) -> None:
+    out = options.out
+    write_atomic(out / f"{stem}.json", result_json(result))
+    write_atomic(out / f"{stem}.md", feedback_markdown(result))
+    if options.html:
+        write_atomic(out / f"{stem}.html", feedback_html(result))
+    if options.gradescope:
+        target = out / "results.json" if options.single else out / "gradescope" / f"{stem}.json"
+        write_atomic(target, gradescope_json(result))
+
+
+def load_results(paths: Iterable[Path]) -> list[GradeResult]:
+    """The results stored at `paths` (those that exist): a summary covers earlier runs too."""
+    return [GradeResult.model_validate_json(path.read_text()) for path in paths if path.exists()]
+
+
+def write_summaries(out: Path, results: list[GradeResult]) -> None:
+    if not results:
+        return
+    write_atomic(out / "summary.csv", summary_csv(results))
+    write_atomic(out / "summary.md", summary_markdown(results))
+    histogram_png(results, out / "summary.png")
+
+
+def append_step_summary(results: list[GradeResult], single: bool) -> None:
+    """In GitHub Actions, the summary table (or the one student's feedback) also appears on the
+    run's page."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target or not results:
+        return
+    text = feedback_markdown(results[0]) if single else summary_markdown(results)
+    with open(target, "a", encoding="utf-8") as stream:
+        stream.write(text + "\n")

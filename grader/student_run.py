@@ -1,0 +1,320 @@
+"""One student's grading: match each problem to a function, check it on hidden cases, time it.
+
+Student failures of any kind become data (a status and a message in the measurement); only the
+grader's own failures raise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from grader.assignment import Assignment, Problem
+from grader.autodiff_check import find_autodiff
+from grader.compare import compare, matches
+from grader.errors import StudentTimingFailed, WorkerDied, WorkerTimeout
+from grader.events import Listener, TimingEvent, ignore, phase
+from grader.inputs import Case, make_case, make_timing_case, timing_key
+from grader.lanes import Lane, Lanes, pin_thread
+from grader.measurement import CallFailure, CaseOutcome, ProblemMeasurement, TimingOutcome
+from grader.messages import CallError, CallReply, CallRequest, LoadReply
+from grader.models import ExtractionNote, MatchedBy, ProblemResult
+from grader.notebook import Extraction
+from grader.reference_side import ReferenceSide
+from grader.rubric import ProblemRubric
+from grader.sandbox import tree_cpu_seconds
+from grader.scoring import score_problem
+from grader.session import WorkerSession
+from grader.speed import (
+    RETIMES,
+    BaselineTimes,
+    StudentCalls,
+    better_timing,
+    measure_speed,
+    sizes_text,
+    with_review,
+    worth_retiming,
+)
+from grader.trusted_timer import StudentRoundSpec, TrustedTimer
+
+PROBE_TIMEOUT_S = 10.0
+
+OUTPUT_KEPT = 2000
+
+CORES = os.cpu_count() or 1
+
+ROUNDS_PER_ATTEMPT = 1000  # round indices of one timing attempt, so attempts never share inputs
+
+CaseKey = tuple[str, str, int]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every student run of one grader shares: the secret, the rubric's problems, the
+    reference side, the lanes and each lane's trusted timer."""
+
+    secret: bytes
+    problems: Mapping[str, ProblemRubric]
+    assignment: Assignment
+    reference: ReferenceSide
+    lanes: Lanes
+    timer: Callable[[Lane], TrustedTimer]
+    listener: Listener = ignore
+
+
+class StudentRun:
+    """Grading state for one student: which function answers which problem, and the outcomes."""
+
+    def __init__(
+        self, context: RunContext, session: WorkerSession, submission_key: str, student: str
+    ) -> None:
+        self.context = context
+        self.session = session
+        self.submission_key = submission_key
+        self.student = student  # the id events are reported under
+        self.secret = context.secret
+        self.problems = context.problems
+        self.expected: dict[CaseKey, Future[np.ndarray]] = {}
+
+    def grade_all(self) -> list[ProblemResult]:
+        """Correctness for every problem first, then timing, once nothing else uses the CPU."""
+        # The reference answers are computed while the worker compiles: on a core of their own
+        # where one is idle (a lone notebook), else on the lane's.
+        cpus = self.context.lanes.spare_cpus(self.session.lane)
+        with ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="reference", initializer=pin_thread, initargs=(cpus,)
+        ) as pool:
+            self.expected = self._reference_answers(pool)
+            with phase(self.context.listener, "checks", self.student):
+                self.session.ensure()
+                measurements = self._check_all()
+        timed = [
+            pid
+            for pid, measurement in measurements.items()
+            if _timeable(measurement) and self.problems[pid].timing is not None
+        ]
+        for attempt in range(1 + RETIMES):
+            for pid in timed:
+                measurements[pid] = self._time_again(measurements[pid], attempt)
+            timed = [
+                pid for pid in timed if worth_retiming(measurements[pid].timing, self.problems[pid])
+            ]
+        for pid in timed:
+            measurements[pid] = replace(
+                measurements[pid], timing=with_review(measurements[pid].timing)
+            )
+        return [
+            score_problem(rubric, measurements[pid], self._problem(pid))
+            for pid, rubric in self.problems.items()
+        ]
+
+    def _time_again(self, measurement: ProblemMeasurement, attempt: int) -> ProblemMeasurement:
+        """Time the answer (again): of all attempts, the best trustworthy one is kept, as noise
+        only ever adds time. An attempt that fails (a raise, a hang) ends the timing."""
+        pid, function = measurement.problem_id, measurement.function
+        assert function is not None
+        with phase(self.context.listener, "timing", self.student, pid):
+            outcome, note = self.time(self._problem(pid), self.problems[pid], function, attempt)
+        if outcome is None:
+            return replace(measurement, timing=None, timing_note=note)
+        self.context.listener(TimingEvent(self.student, pid, attempt, outcome))
+        return replace(measurement, timing=better_timing(measurement.timing, outcome))
+
+    def _check_all(self) -> dict[str, ProblemMeasurement]:
+        callables = self.session.callables()
+        matches = {pid: match_by_name(rubric, callables) for pid, rubric in self.problems.items()}
+        claimed = {name for name in matches.values() if name}
+        measurements = {
+            pid: self.check(pid, name, "name") for pid, name in matches.items() if name is not None
+        }
+        for pid in self.problems:
+            if pid not in measurements:
+                measurements[pid] = self.find_by_behaviour(pid, callables, claimed)
+        return measurements
+
+    def _reference_answers(self, pool: ThreadPoolExecutor) -> dict[CaseKey, Future[np.ndarray]]:
+        """Reference answers are compiled and computed on the second core while the worker
+        compiles the student's code on the first."""
+        answers = {}
+        for problem_id, rubric in self.problems.items():
+            problem = self._problem(problem_id)
+            for family in rubric.cases:
+                for index in range(family.count):
+                    case = make_case(self.secret, self.submission_key, problem, family, index)
+                    key = (problem_id, family.name, index)
+                    answers[key] = pool.submit(self._reference_answer, problem, case)
+        return answers
+
+    def _reference_answer(self, problem: Problem, case: Case) -> np.ndarray:
+        with self.session.lane.gate.shared():
+            return self.context.reference.expected(problem, case.args)
+
+    def _expected(self, problem: Problem, case: Case) -> np.ndarray:
+        known = self.expected.get((problem.id, case.family, case.index))
+        return (
+            known.result()
+            if known is not None
+            else self.context.reference.expected(problem, case.args)
+        )
+
+    def _problem(self, problem_id: str) -> Problem:
+        return self.context.assignment.problems[problem_id]
+
+    def check(self, problem_id: str, function: str, matched_by: MatchedBy) -> ProblemMeasurement:
+        problem, rubric = self._problem(problem_id), self.problems[problem_id]
+        found = ProblemMeasurement(problem_id, function, matched_by)
+        if not rubric.allow_autodiff:
+            use = find_autodiff(self.session.extraction.chunks, function)
+            if use is not None:
+                return replace(found, forbidden=use.describe())
+        cases: list[CaseOutcome] = []
+        output, stop = "", None
+        for family in rubric.cases:
+            for index in range(family.count):
+                case = make_case(self.secret, self.submission_key, problem, family, index)
+                if stop is not None:
+                    skipped = CallFailure("skipped", f"not run after an earlier {stop.kind}")
+                    cases.append(CaseOutcome(case.family, None, failure=skipped))
+                    continue
+                outcome, printed = self.run_case(problem, rubric, function, case)
+                cases.append(outcome)
+                output = _append_output(output, printed)
+                if outcome.failure and outcome.failure.kind in ("timeout", "crash"):
+                    stop = outcome.failure
+        return replace(found, cases=tuple(cases), output=output)
+
+    def run_case(
+        self,
+        problem: Problem,
+        rubric: ProblemRubric,
+        function: str,
+        case: Case,
+        timeout_s: float | None = None,
+    ) -> tuple[CaseOutcome, str]:
+        """The function's outcome on one case, and what it printed."""
+        expected = self._expected(problem, case)
+        shape = list(expected.shape)
+        limits = rubric.limits
+        assert limits is not None and rubric.tolerance is not None
+        header, arrays = CallRequest(function, case.args, limits.memory_mb).frame()
+        limit = timeout_s or limits.time_limit_s
+        try:
+            reply = CallReply.parse(*self.session.request(header, arrays, limit))
+        except WorkerTimeout:
+            message = f"did not finish within {limit:g} s (an endless loop, or far too slow)"
+            return CaseOutcome(case.family, shape, failure=CallFailure("timeout", message)), ""
+        except WorkerDied as error:
+            return CaseOutcome(case.family, shape, failure=CallFailure("crash", str(error))), ""
+        if reply.failure is not None:
+            failure = _exception_failure(reply.failure, limits.memory_mb)
+            return CaseOutcome(case.family, shape, failure=failure), reply.output
+        answer = reply.arrays[0]
+        comparison = compare(answer, expected, rubric.tolerance.rtol, rubric.tolerance.atol)
+        if not comparison.passed and problem.mistakes:
+            known = self.context.reference.mistake_answers(problem, case.args)
+            found = tuple(
+                f"mistake:{name}" for name, value in known.items() if matches(answer, value)
+            )
+            comparison = replace(comparison, diagnoses=found + comparison.diagnoses)
+        outcome = CaseOutcome(case.family, shape, comparison=comparison, sizes=dict(case.sizes))
+        return outcome, reply.output
+
+    def find_by_behaviour(
+        self, problem_id: str, callables: Mapping[str, tuple[int, int]], claimed: set[str]
+    ) -> ProblemMeasurement:
+        problem, rubric = self._problem(problem_id), self.problems[problem_id]
+        arity = len(problem.args)
+        tried = []
+        probe = make_case(self.secret, self.submission_key, problem, rubric.cases[0], 0)
+        chunks = self.session.extraction.chunks
+        for name, (low, high) in callables.items():
+            if name in claimed or not (low <= arity and (high == -1 or arity <= high)):
+                continue
+            if not rubric.allow_autodiff and find_autodiff(chunks, name) is not None:
+                continue  # e.g. the student's own autodiff check, next to the real answer
+            tried.append(name)
+            limit = min(PROBE_TIMEOUT_S, rubric.limits.time_limit_s if rubric.limits else 10)
+            outcome, _ = self.run_case(problem, rubric, name, probe, timeout_s=limit)
+            if outcome.passed:
+                claimed.add(name)
+                return self.check(problem_id, name, "behaviour")
+        return ProblemMeasurement(problem_id, tried=tuple(tried))
+
+    def time(
+        self, problem: Problem, rubric: ProblemRubric, function: str, attempt: int = 0
+    ) -> tuple[TimingOutcome | None, str]:
+        """Check the answer at the timing size, then time it against the baseline. Each attempt
+        draws inputs of its own: one measured again sees nothing it has seen before."""
+        timing, limits, tolerance = rubric.timing, rubric.limits, rubric.tolerance
+        assert timing is not None and limits is not None and tolerance is not None
+        where = sizes_text(timing.sizes)
+        first = make_timing_case(self.secret, self.submission_key, problem, timing.sizes, 0)
+        warm, _ = self.run_case(problem, rubric, function, first)
+        if not warm.passed:
+            reason = warm.failure.message if warm.failure else warm.comparison.message  # type: ignore[union-attr]
+            return None, f"Not timed: at the timing size ({where}) {reason}; no speed points."
+        timer = self.context.timer(self.session.lane)
+
+        def key(index: int) -> bytes:
+            round_ = attempt * ROUNDS_PER_ATTEMPT + index
+            return timing_key(self.secret, self.submission_key, problem.id, round_)
+
+        def student(index: int, calls: int) -> StudentCalls:
+            spec = StudentRoundSpec(
+                problem.id, function, timing.sizes, key(index), calls,
+                limits.time_limit_s, limits.memory_mb, tolerance.rtol, tolerance.atol,
+            )  # fmt: skip
+            worker = self.session.ensure()
+            return timer.student(spec, (worker.request_fd, worker.reply_fd))
+
+        def baseline(index: int, calls: int) -> BaselineTimes:
+            return timer.baseline(problem.id, timing.sizes, key(index), calls)
+
+        try:
+            with self.session.lane.gate.exclusive():
+                outcome = measure_speed(student, baseline, timing, CORES, self._worker_cpu_seconds)
+        except StudentTimingFailed as error:
+            if error.kind != "exception":  # the worker is mid-call or broken: start afresh
+                self.session.drop_worker()
+            return None, f"Not timed at {where}: {error}; no speed points."
+        except (WorkerTimeout, WorkerDied) as error:
+            return None, f"Not timed at {where}: {error}; no speed points."
+        return outcome, ""
+
+    def _worker_cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.session.ensure().process.pid)
+
+
+def _timeable(measurement: ProblemMeasurement) -> bool:
+    """Timed when some case passed and none hung or crashed; the timing size is checked too."""
+    cases = measurement.cases
+    broken = any(c.failure and c.failure.kind in ("timeout", "crash", "skipped") for c in cases)
+    return not broken and any(case.passed for case in cases)
+
+
+def _exception_failure(error: CallError, memory_mb: int) -> CallFailure:
+    message = error.message
+    if error.error_type == "MemoryError":
+        message = f"ran out of memory (limit {memory_mb} MB)"
+    return CallFailure("exception", message, error.location)
+
+
+def _append_output(kept: str, new: str) -> str:
+    combined = kept + new
+    return combined if len(combined) <= OUTPUT_KEPT else combined[:OUTPUT_KEPT] + "\n[truncated]"
+
+
+def match_by_name(rubric: ProblemRubric, callables: Mapping[str, Any]) -> str | None:
+    return next((name for name in rubric.names if name in callables), None)
+
+
+def extraction_notes(extraction: Extraction, load_reply: LoadReply) -> list[ExtractionNote]:
+    notes = list(extraction.notes)
+    for problem in load_reply.problems:
+        notes.append(ExtractionNote(cell=problem.cell, kind=problem.kind, message=problem.message))
+    return notes
