@@ -21,10 +21,10 @@ import statistics
 
 from grade_class import spread_of  # this folder, first on sys.path when run as a script
 
-from grader.rubric import Timing
+from grader.rubric import TimingSettings
 from grader.speed import MAX_ROUNDS_FACTOR, BaselineTimes, StudentCalls, measure_speed
 
-SPEC = Timing(sizes={}, min_repeats=5)
+SPEC = TimingSettings(sizes={}, min_repeats=5)
 NEEDED = SPEC.min_repeats * MAX_ROUNDS_FACTOR
 SIZING_ROUNDS = 2  # measure_speed's rounds 1 and 2; pairs start at round 3
 

@@ -64,7 +64,6 @@ def check_rubric(path: Path, device: str = "cpu") -> list[Finding]:
 def _check_problem(
     reference: ReferenceSide, problem: Problem, rubric: ProblemRubric
 ) -> list[Finding]:
-    assert rubric.tolerance is not None
     rtol, atol = rubric.tolerance.rtol, rubric.tolerance.atol
     worst, wrong_accepted = 0.0, []
     for family in rubric.cases:
@@ -123,7 +122,7 @@ def _accepted_wrong_answers(
 
 def _check_speed(reference: ReferenceSide, problem: Problem, rubric: ProblemRubric) -> Finding:
     """The closed form run op by op, as an un-jitted student answer runs, against the baseline."""
-    assert rubric.timing is not None and rubric.speed is not None
+    assert rubric.timing is not None  # only timed problems are checked for speed
     case = make_timing_case(CHECK_SECRET, "check", problem, rubric.timing.sizes, 0)
     reference.evaluate_eagerly(problem, case.args)
     reference.time_baseline(problem, case.args, 2)

@@ -23,7 +23,7 @@ from grader.sandbox.layers import LAYERS, Confinement
 def worker_config_for(
     rubric: LoadedRubric, device: str, confinement: Confinement, hidden: tuple[Path, ...]
 ) -> WorkerConfig:
-    limits = [p.limits for p in rubric.rubric.problems.values() if p.limits is not None]
+    limits = [p.limits for p in rubric.rubric.problems.values()]
     memory = max(limit.memory_mb for limit in limits)
     cpu = int(sum(limit.time_limit_s for limit in limits) * 4 + 120)
     return WorkerConfig(

@@ -1,4 +1,4 @@
-"""Messages between the grader and its worker: a JSON header plus raw .npy arrays.
+"""Framing between the grader's side and a worker: a JSON header plus raw .npy arrays.
 
 Nothing is ever pickled in either direction: the worker runs hostile code, so whatever it sends
 is parsed as JSON and as .npy bytes whose header is checked (numeric dtype, exact size) before a

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,7 +23,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-_Section = TypeVar("_Section", bound=_Strict)
+DEFAULTED_SECTIONS = ("tolerance", "speed", "limits")
 
 
 class Points(_Strict):
@@ -70,7 +70,7 @@ class CaseFamily(_Strict):
     )
 
 
-class Timing(_Strict):
+class TimingSettings(_Strict):
     sizes: dict[str, int]
     min_repeats: int = Field(default=5, ge=1, le=100)
     budget_s: float = Field(
@@ -92,10 +92,12 @@ class ProblemRubric(_Strict):
     names: list[str] = Field(min_length=1, description="Accepted names of the student's function.")
     points: Points
     cases: list[CaseFamily] = Field(min_length=1)
-    timing: Timing | None = None
-    tolerance: Tolerance | None = None
-    speed: SpeedCurve | None = None
-    limits: Limits | None = None
+    timing: TimingSettings | None = None  # None: not timed
+    # Filled from the rubric's defaults before validation: a problem's section overrides only
+    # the fields it names.
+    tolerance: Tolerance = Field(default_factory=Tolerance)
+    speed: SpeedCurve = Field(default_factory=SpeedCurve)
+    limits: Limits = Field(default_factory=Limits)
     allow_autodiff: bool = Field(
         default=False, description="Accept answers that call jax.grad and friends."
     )
@@ -125,25 +127,33 @@ class Rubric(_Strict):
     defaults: Defaults = Defaults()
     problems: dict[str, ProblemRubric] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _fill_defaults(self) -> Rubric:
-        """A problem's section overrides only the fields it names; the rest come from defaults."""
-        defaults = self.defaults
-        for problem in self.problems.values():
-            problem.tolerance = _merged(defaults.tolerance, problem.tolerance)
-            problem.speed = _merged(defaults.speed, problem.speed)
-            problem.limits = _merged(defaults.limits, problem.limits)
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_defaults(cls, data: Any) -> Any:
+        """A problem's section overrides only the fields it names; the rest come from defaults,
+        merged before validation so that a validated rubric has nothing left to fill in."""
+        if not isinstance(data, dict) or not isinstance(data.get("problems"), dict):
+            return data
+        given = data.get("defaults")
+        defaults: dict[str, Any] = given if isinstance(given, dict) else {}
+        problems = {
+            pid: _with_defaults(problem, defaults) for pid, problem in data["problems"].items()
+        }
+        return {**data, "problems": problems}
 
     def max_total(self) -> float:
         return sum(p.points.correctness + p.points.speed for p in self.problems.values())
 
 
-def _merged(default: _Section, override: _Section | None) -> _Section:
-    if override is None:
-        return default
-    merged = default.model_copy(update=override.model_dump(exclude_unset=True))
-    return type(default).model_validate(merged.model_dump())
+def _with_defaults(problem: Any, defaults: dict[str, Any]) -> Any:
+    if not isinstance(problem, dict):
+        return problem
+    merged = dict(problem)
+    for section in DEFAULTED_SECTIONS:
+        default, override = defaults.get(section), problem.get(section, {})
+        if isinstance(default, dict) and isinstance(override, dict):
+            merged[section] = {**default, **override}
+    return merged
 
 
 class LoadedRubric(BaseModel):

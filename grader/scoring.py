@@ -60,7 +60,7 @@ def score_problem(
     correctness = rubric.points.correctness * correctness_fraction(rubric, measurement.cases)
     timing = _timing_model(measurement.timing)
     speed = 0.0
-    if correct and timing is not None and not timing.flagged and rubric.speed is not None:
+    if correct and timing is not None and not timing.flagged:
         speed = rubric.points.speed * speed_fraction(timing.ratio, rubric.speed)
     return ProblemResult(
         id=measurement.problem_id,
@@ -232,7 +232,7 @@ def _speed_feedback(rubric: ProblemRubric, timing: Timing | None, note: str) -> 
         f"{timing.ratio:.3g}x the time of jax.jit(autodiff) ({timing.baseline_s * 1e3:.3g} ms)."
     )
     curve = rubric.speed
-    if curve is not None and timing.ratio > curve.full_at:
+    if timing.ratio > curve.full_at:
         line += (
             f" Full speed points need a ratio of at most {curve.full_at:g}: avoid Python loops "
             "over entries and build the result with whole-array operations."

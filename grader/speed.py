@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from grader.measurement import TimingOutcome
-from grader.rubric import ProblemRubric, Timing
+from grader.rubric import ProblemRubric, TimingSettings
 from grader.scoring import speed_fraction
 
 MAX_CALLS = 200
@@ -130,7 +130,7 @@ def quietest(pairs: list[Pair], count: int) -> list[Pair]:
 def measure_speed(
     student: StudentRound,
     baseline: BaselineRound,
-    spec: Timing,
+    spec: TimingSettings,
     cores: int,
     cpu_seconds: Callable[[], float],
 ) -> TimingOutcome:
@@ -164,7 +164,7 @@ def _outcome(
     pairs: list[Pair],
     rounds: list[StudentCalls],
     repeats: int,
-    spec: Timing,
+    spec: TimingSettings,
     cores: int,
     cpu_s: float,
 ) -> TimingOutcome:
@@ -219,7 +219,7 @@ def worth_retiming(timing: TimingOutcome | None, rubric: ProblemRubric) -> bool:
     """Its speed points could differ had the machine been quiet, and it is unsettled or was
     timed fewer than AT_STAKE_ATTEMPTS times."""
     curve = rubric.speed
-    if timing is None or timing.flagged or curve is None or rubric.points.speed <= 0:
+    if timing is None or timing.flagged or rubric.points.speed <= 0:
         return False
     on_slope = speed_fraction(timing.ratio, curve) < 1
     at_stake = on_slope and timing.ratio / AT_STAKE_SLACK < curve.zero_at

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
+from helpers import rubric_variant
 
 from grader.inputs import Secret
 from grader.models import GradeResult
 from grader.pipeline import GradeOptions, Grader
-from grader.rubric import default_rubric_path
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "submissions_example"
@@ -39,12 +38,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def write_fast_rubric(folder: Path, time_limit_s: float = 4.0) -> Path:
     """The default rubric with a short per-call limit, so endless loops cost seconds."""
-    data = yaml.safe_load(default_rubric_path().read_text())
-    data["reference"] = str((default_rubric_path().parent / data["reference"]).resolve())
-    data["defaults"]["limits"]["time_limit_s"] = time_limit_s
-    path = folder / "fast.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return rubric_variant(folder, "fast.yaml", limits={"time_limit_s": time_limit_s})
 
 
 @pytest.fixture(scope="session")

@@ -11,17 +11,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import matplotlib.image
 import nbformat
 import pytest
 import yaml
+from helpers import rubric_variant, run_matgrade
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.batch import Shard, Submission, discover, grade_all
 from grader.cli import build_merge_parser, build_parser
 from grader.errors import UsageError
-from grader.rubric import default_rubric_path
 from grader.sandbox import processes_with
 from grader.sandbox.process import SCRATCH_PREFIX
 
@@ -43,20 +44,22 @@ def write_notebook(path: Path, answer: str) -> Path:
     return path
 
 
+EIG = ("p2_grad_eigsum", "p2_grad_eigprod")
+
+
 @pytest.fixture(scope="module")
 def rubric(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two quick problems and no speed points, so totals do not depend on timing noise."""
-    data = yaml.safe_load(default_rubric_path().read_text())
-    data["reference"] = str((default_rubric_path().parent / data["reference"]).resolve())
-    data["defaults"]["limits"] = {"time_limit_s": 5, "memory_mb": 1024}
-    data["problems"] = {k: data["problems"][k] for k in ("p2_grad_eigsum", "p2_grad_eigprod")}
-    for problem in data["problems"].values():
-        problem["points"]["speed"] = 0
-        problem.pop("timing")
-        problem["cases"][0]["count"] = 2
-    path = tmp_path_factory.mktemp("rubric") / "class.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+
+    def untimed(data: dict[str, Any]) -> None:
+        for problem in data["problems"].values():
+            problem["points"]["speed"] = 0
+            problem.pop("timing")
+            problem["cases"][0]["count"] = 2
+
+    folder = tmp_path_factory.mktemp("rubric")
+    limits = {"time_limit_s": 5, "memory_mb": 1024}
+    return rubric_variant(folder, "class.yaml", problems=EIG, limits=limits, edit=untimed)
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +74,7 @@ def classroom(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def matgrade(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
-    environment.update({"MATGRADE_SECRET": "class-secret", **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "grader.cli", *args],
-        capture_output=True, text=True, timeout=600, env=environment,
-    )  # fmt: skip
+    return run_matgrade(*args, cwd=Path.cwd(), secret="class-secret", env=env)
 
 
 def test_discovery_ids_skip_checkpoints_and_hidden(classroom: Path) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import run_matgrade
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.cli import build_parser
@@ -23,12 +22,7 @@ SECRET = "s3cr3t-value-that-must-not-leak"
 def matgrade(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "MATGRADE_SECRET"}
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "grader.cli", *args],
-        cwd=cwd, env=environment, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    return run_matgrade(*args, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,16 @@ Every notebook answers p2_grad_eigprod honestly and attacks through p2_grad_eigs
 from __future__ import annotations
 
 import hashlib
+import secrets
 import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
-import yaml
+from helpers import rubric_variant
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.batch import discover, grade_all
@@ -23,14 +25,14 @@ from grader.inputs import Secret
 from grader.models import GradeResult
 from grader.pipeline import GradeOptions, Grader
 from grader.report import feedback_markdown, result_json, write_atomic
-from grader.rubric import default_rubric_path
 from grader.sandbox import processes_with
 
 pytestmark = pytest.mark.slow  # starts workers, timers or JAX
 
 SECRET = b"hostile-suite-secret-0123456789"
 EXAMPLES = Path(__file__).resolve().parent.parent / "submissions_example"
-MARKER = "4242.424242"  # a sleep duration no other process on the machine uses
+# A sleep duration of this run alone: another suite on the machine cannot match it.
+MARKER = f"4242.{secrets.randbelow(10**9):09d}"
 HONEST = "def grad_eigprod(X):\n    return jnp.linalg.det(X) * jnp.linalg.inv(X).T\n"
 HEADER = "import os, sys, time, signal, socket, subprocess\nimport numpy as np\nimport jax\nimport jax.numpy as jnp\n"
 
@@ -42,13 +44,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     secret_dir.mkdir(mode=0o700)
     (secret_dir / "key").write_bytes(SECRET)
     (secret_dir / "key").chmod(0o600)
-    data = yaml.safe_load(default_rubric_path().read_text())
-    data["reference"] = str((default_rubric_path().parent / data["reference"]).resolve())
-    data["defaults"]["limits"] = {"time_limit_s": 3, "memory_mb": 1024}
-    data["problems"] = {k: data["problems"][k] for k in ("p2_grad_eigsum", "p2_grad_eigprod")}
-    # Scored here (not in hw2), so that a timing cheat that worked would show in speed_score.
-    data["problems"]["p2_grad_eigsum"]["points"]["speed"] = 0.5
-    (root / "rubric.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def speed_scored(data: dict[str, Any]) -> None:
+        # Scored here (not in hw2), so that a timing cheat that worked would show in speed_score.
+        data["problems"]["p2_grad_eigsum"]["points"]["speed"] = 0.5
+
+    limits = {"time_limit_s": 3, "memory_mb": 1024}
+    problems = ("p2_grad_eigsum", "p2_grad_eigprod")
+    rubric_variant(root, "rubric.yaml", problems=problems, limits=limits, edit=speed_scored)
     return {
         "root": root,
         "secret": secret_dir / "key",
@@ -384,13 +387,9 @@ SLOW_TO_PARSE = "\n".join(f"value_{i} = [{i}, {i} + 1, ({i} * 2)]" for i in rang
 @pytest.fixture(scope="module")
 def classroom_grader(world: dict[str, Path]) -> Iterator[Grader]:
     """Problems that good.ipynb answers far inside full speed points: noise cannot move them."""
-    data = yaml.safe_load(default_rubric_path().read_text())
-    data["reference"] = str((default_rubric_path().parent / data["reference"]).resolve())
-    data["defaults"]["limits"] = {"time_limit_s": 5, "memory_mb": 2048}
     kept = ("p1_grad_u", "p1_logistic_hessian", "p2_grad_eigprod")
-    data["problems"] = {k: data["problems"][k] for k in kept}
-    rubric = world["root"] / "classroom.yaml"
-    rubric.write_text(yaml.safe_dump(data, sort_keys=False))
+    limits = {"time_limit_s": 5, "memory_mb": 2048}
+    rubric = rubric_variant(world["root"], "classroom.yaml", problems=kept, limits=limits)
     grader = Grader(GradeOptions(rubric_path=rubric, secret=Secret(SECRET, hidden=True)))
     yield grader
     grader.close()

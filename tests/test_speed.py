@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from grader.measurement import TimingOutcome
-from grader.rubric import CaseFamily, Points, ProblemRubric, SpeedCurve, Timing
+from grader.rubric import CaseFamily, Points, ProblemRubric, SpeedCurve, TimingSettings
 from grader.speed import (
     MIN_CALL_S,
     UNCONFIRMED,
@@ -20,7 +20,7 @@ from grader.speed import (
     worth_retiming,
 )
 
-SPEC = Timing(sizes={"n": 3}, min_repeats=5, budget_s=0.01)
+SPEC = TimingSettings(sizes={"n": 3}, min_repeats=5, budget_s=0.01)
 PASSING_S = 1e-4  # what the echo's round trip costs: inputs in, output back
 
 StudentRound = Callable[[int, int], StudentCalls]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -24,6 +25,8 @@ from grader.sandbox.process import SCRATCH_PREFIX, worker_environment
 
 pytestmark = pytest.mark.slow  # starts workers, timers or JAX
 
+# A sleep duration of this run alone: another suite on the machine cannot match it.
+SLEEP_MARKER = f"4343.{secrets.randbelow(10**9):09d}"
 SOURCE = """
 import os, sys, time, subprocess
 import jax.numpy as jnp
@@ -49,7 +52,7 @@ def spawn_and_hang(x):
         if os.fork() == 0:
             os.setsid()
             if os.fork() == 0:
-                os.execvp("sleep", ["sleep", "4343.4343"])
+                os.execvp("sleep", ["sleep", "SLEEP_MARKER"])
             os._exit(0)
     time.sleep(600)
 
@@ -100,7 +103,7 @@ def switches_per_call(x):
     for _ in range(50):
         step()
     return jnp.array([(switches() - before) / 50])
-"""
+""".replace("SLEEP_MARKER", SLEEP_MARKER)
 
 
 @pytest.fixture
@@ -154,8 +157,8 @@ def test_freed_memory_stays_in_the_worker(worker) -> None:  # type: ignore[no-un
 
 
 def test_the_worker_dispatches_jax_inline(worker) -> None:  # type: ignore[no-untyped-def]
-    # XLA's asynchronous CPU dispatch switched threads twice per operation, and the same softmax
-    # answer ran at 85 or 105 us per call from round to round; inline, at 65-66 us.
+    # XLA's asynchronous CPU dispatch switches threads twice per operation, which made the same
+    # answer's time vary from round to round (docs/performance.md, inline CPU dispatch).
     _, arrays = call(worker, "switches_per_call")
     assert arrays[0][0] < 1
 
@@ -194,7 +197,7 @@ def test_timeout_kills_whole_tree_including_setsid_grandchildren(worker) -> None
         call(worker, "spawn_and_hang", timeout=3)
     assert not worker.alive()
     time.sleep(0.2)
-    assert processes_with("4343.4343") == []
+    assert processes_with(SLEEP_MARKER) == []
 
 
 def test_kill_after_grading_removes_leftover_children(worker) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""The worker's request loop: load the student's source, call and time its functions."""
+"""The worker's request loop: load the student's source, answer calls and timed-call sessions."""
 
 from __future__ import annotations
 

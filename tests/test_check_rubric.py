@@ -1,0 +1,48 @@
+"""check-rubric on the shipped rubrics and on a broken one, and the committed rubric schema."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import REPO, RUBRICS, run_matgrade
+
+from grader.rubric import rubric_schema_json
+
+pytestmark = pytest.mark.slow  # starts workers, timers or JAX
+
+
+def matgrade(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return run_matgrade(*args, cwd=cwd, secret="feedback-tests")
+
+
+@pytest.mark.parametrize("rubric", ["hw2.yaml", "hw3.yaml"])
+def test_check_rubric_passes_on_shipped_rubrics(rubric: str) -> None:
+    result = matgrade("check-rubric", str(RUBRICS / rubric))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("every problem passed its checks")
+
+
+def test_check_rubric_fails_on_a_tolerance_too_tight_for_its_reference(tmp_path: Path) -> None:
+    data = yaml.safe_load((RUBRICS / "hw3.yaml").read_text())
+    data["reference"] = str((RUBRICS / data["reference"]).resolve())
+    data["problems"]["logdet_grad"]["tolerance"] = {"rtol": 1e-17}
+    for problem in data["problems"].values():  # the verdict must not hang on this machine's speed
+        problem.pop("timing", None)
+        problem["points"]["speed"] = 0
+    tight = tmp_path / "tight.yaml"
+    tight.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = matgrade("check-rubric", str(tight))
+    assert result.returncode == 1
+    assert "FAIL logdet_grad: the closed form differs from autodiff by" in result.stdout
+    assert "the tolerance is too tight for this reference" in result.stdout
+    assert result.stderr == f"matgrade: {tight}: problems to fix: logdet_grad\n"
+
+
+def test_rubric_schema_is_committed_and_referenced() -> None:
+    assert (RUBRICS / "rubric.schema.json").read_text() == rubric_schema_json()
+    for rubric in ("hw2.yaml", "hw3.yaml"):
+        first = (RUBRICS / rubric).read_text().splitlines()[0]
+        assert first == "# yaml-language-server: $schema=./rubric.schema.json"

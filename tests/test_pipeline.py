@@ -1,0 +1,56 @@
+"""One notebook through the pipeline: which functions are candidates, and what a grading
+reports while it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import TEST_SECRET
+from helpers import rubric_variant
+from nbformat.v4 import new_code_cell, new_notebook
+
+from grader.events import Event, PhaseEvent, TimingEvent
+from grader.lanes import Lane
+from grader.messages import LoadReply
+from grader.notebook import extract
+from grader.pipeline import GradeOptions, Grader
+from grader.sandbox import WorkerConfig
+from grader.session import RunControl, WorkerSession
+
+ANSWER = "import jax.numpy as jnp\n\ndef grad_eigsum(X):\n    return jnp.eye(X.shape[0])\n"
+
+
+def test_only_names_the_grader_extracted_are_candidates() -> None:
+    """Load-time code could make the worker report any name; the grader trusts its own
+    extraction for which names exist, and the worker only for their arity."""
+    extraction = extract([ANSWER])
+    session = WorkerSession(WorkerConfig(platform="cpu"), extraction, RunControl(), Lane(None))
+    forged = {"callables": {"grad_eigsum": [1, 1], "injected_by_load_time_code": [1, 1]}}
+    session.load_reply = LoadReply.parse(forged)
+    assert session.callables() == {"grad_eigsum": (1, 1)}
+
+
+@pytest.mark.slow
+def test_a_grading_reports_its_phases_and_timing_attempts(tmp_path: Path) -> None:
+    notebook = tmp_path / "eye.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(ANSWER)]), notebook)
+
+    def timed_eigsum(data: dict[str, object]) -> None:
+        data["problems"]["p2_grad_eigsum"]["points"]["speed"] = 0.5  # type: ignore[index]
+
+    rubric = rubric_variant(tmp_path, "eye.yaml", problems=["p2_grad_eigsum"], edit=timed_eigsum)
+    events: list[Event] = []
+    grader = Grader(GradeOptions(rubric, TEST_SECRET, listener=events.append))
+    try:
+        result = grader.grade(notebook)
+    finally:
+        grader.close()
+    assert result.problems[0].status == "passed"
+    phases = [(e.phase, e.problem) for e in events if isinstance(e, PhaseEvent)]
+    assert phases[0] == ("checks", None) and phases[-1] == ("grading", None)
+    assert ("timing", "p2_grad_eigsum") in phases
+    timings = [e for e in events if isinstance(e, TimingEvent)]
+    assert [e.attempt for e in timings] == list(range(len(timings))) and timings
+    assert all(e.outcome.pairs for e in timings)

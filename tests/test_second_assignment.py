@@ -1,0 +1,39 @@
+"""The second assignment (hw3): its example notebooks are graded as their names say."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import REPO, RUBRICS, run_matgrade
+
+pytestmark = pytest.mark.slow  # starts workers, timers or JAX
+
+
+def matgrade(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return run_matgrade(*args, cwd=cwd, secret="feedback-tests")
+
+
+@pytest.mark.parametrize(
+    ("notebook", "statuses"),
+    [
+        (
+            "good.ipynb",
+            {"ridge_grad": "passed", "logdet_grad": "passed", "trace_form_grad": "passed"},
+        ),
+        (
+            "mistakes.ipynb",
+            {"ridge_grad": "wrong", "logdet_grad": "wrong", "trace_form_grad": "partial"},
+        ),
+    ],
+)
+def test_second_assignment_grades_its_examples(
+    tmp_path: Path, notebook: str, statuses: dict[str, str]
+) -> None:
+    example = REPO / "examples" / "hw3" / notebook
+    result = matgrade(str(example), "--rubric", str(RUBRICS / "hw3.yaml"), "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / notebook.replace(".ipynb", ".json")).read_text())
+    assert {p["id"]: p["status"] for p in data["problems"]} == statuses
