@@ -10,15 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import rubric_variant
+from helpers import TEST_SECRET, rubric_variant
 
-from grader.inputs import Secret
 from grader.models import GradeResult
 from grader.pipeline import GradeOptions, Grader
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "submissions_example"
-TEST_SECRET = Secret(b"matgrade-test-secret", hidden=True)
 _OWN_CACHE: list[str] = []
 
 

@@ -11,11 +11,13 @@ from typing import Any
 
 import yaml
 
+from grader.inputs import Secret
 from grader.rubric import default_rubric_path
 
 REPO = Path(__file__).resolve().parent.parent
 RUBRICS = REPO / "rubrics"
 HEADER = "import jax\nimport jax.numpy as jnp\nimport numpy as np\n"  # a notebook's first cell
+TEST_SECRET = Secret(b"matgrade-test-secret", hidden=True)
 # Set by a CI runner or the caller's shell, these would change what a run writes or derives.
 LEAKY_ENV = ("MATGRADE_SECRET", "GITHUB_STEP_SUMMARY")
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import TEST_SECRET
-from helpers import rubric_variant
+from helpers import TEST_SECRET, rubric_variant
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.events import Event, PhaseEvent, TimingEvent
