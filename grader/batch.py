@@ -13,7 +13,8 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from grader import __version__
@@ -27,7 +28,7 @@ from grader.outputs import (
     write_student_files,
     write_summaries,
 )
-from grader.pipeline import Grader
+from grader.pipeline import Graded, Grader
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 TEMP_SUFFIX = ".tmp"
@@ -136,10 +137,14 @@ Done = Callable[[Submission, GradeResult], None]
 
 @dataclass(frozen=True)
 class BatchEvents:
-    """What a caller hears about a batch: how much is to do, then each result as it is written."""
+    """What a caller hears about a batch: how much is to do, each result as it is final, and
+    the results whose answers are timed once more at the end of the batch: first a result to
+    keep meanwhile (`provisional`), then how many are retimed, then their final result."""
 
     started: Callable[[int, int], None] = lambda todo, up_to_date: None
     graded: Done = lambda submission, result: None
+    provisional: Done = lambda submission, result: None
+    retiming: Callable[[int], None] = lambda count: None
 
 
 def grade_submissions(
@@ -158,11 +163,14 @@ def grade_submissions(
     todo = [s for s in submissions if force or not is_up_to_date(out, s, grader.rubric_sha256)]
     events.started(len(todo), len(submissions) - len(todo))
 
-    def done(submission: Submission, result: GradeResult) -> None:
+    def write(submission: Submission, result: GradeResult) -> None:
         write_student_files(outputs, submission.file_stem, result)
+
+    def done(submission: Submission, result: GradeResult) -> None:
+        write(submission, result)
         events.graded(submission, result)
 
-    grade_all(grader, todo, jobs, done)
+    grade_all(grader, todo, jobs, replace(events, graded=done, provisional=write))
     results = load_results(result_path(out, submission) for submission in submissions)
     if not outputs.single:
         write_summaries(out, results)
@@ -170,25 +178,59 @@ def grade_submissions(
     return results
 
 
-def grade_all(grader: Grader, submissions: list[Submission], jobs: int, done: Done) -> None:
-    """Grade with `jobs` gradings at a time; `done` is called (in this thread) per result.
+def grade_all(
+    grader: Grader, submissions: list[Submission], jobs: int, events: BatchEvents
+) -> None:
+    """Grade with `jobs` gradings at a time; events are called in this thread. Answers whose
+    speed points are at stake are timed once more after every notebook was graded, when a busy
+    spell of the machine during their first attempts has most likely passed.
 
     On KeyboardInterrupt every worker is killed, unfinished students are dropped (they will be
     graded on the next run) and the interrupt is re-raised.
     """
+    measured: dict[Submission, Graded] = {}
+
+    def first(submission: Submission, graded: Graded) -> None:
+        if grader.late_retimes(graded):
+            measured[submission] = graded
+            events.provisional(submission, graded.result)
+        else:
+            events.graded(submission, graded.result)
+
+    def late(submission: Submission) -> Graded:
+        try:
+            return grader.retime_late(submission.path, measured[submission])
+        except Exception:  # the result graded earlier stands
+            if grader.control.stopping.is_set():
+                raise GradingStopped() from None
+            return measured[submission]
+
+    _in_parallel(grader, submissions, jobs, partial(_grade_one, grader), first)
+    if measured:
+        events.retiming(len(measured))
+    _in_parallel(grader, list(measured), jobs, late, lambda s, g: events.graded(s, g.result))
+
+
+def _in_parallel(
+    grader: Grader,
+    submissions: list[Submission],
+    jobs: int,
+    work: Callable[[Submission], Graded],
+    done: Callable[[Submission, Graded], None],
+) -> None:
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grading")
-    pending: dict[Future[GradeResult | None], Submission] = {}
+    pending: dict[Future[Graded | None], Submission] = {}
     queue = iter(submissions)
     try:
-        _fill(pool, pending, queue, grader, jobs)
+        _fill(pool, pending, queue, work, jobs)
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 submission = pending.pop(future)
-                result = future.result()
-                if result is not None:
-                    done(submission, result)
-            _fill(pool, pending, queue, grader, jobs)
+                graded = future.result()
+                if graded is not None:
+                    done(submission, graded)
+            _fill(pool, pending, queue, work, jobs)
     except BaseException:
         grader.control.stop()
         raise
@@ -198,24 +240,31 @@ def grade_all(grader: Grader, submissions: list[Submission], jobs: int, done: Do
 
 def _fill(
     pool: ThreadPoolExecutor,
-    pending: dict[Future[GradeResult | None], Submission],
+    pending: dict[Future[Graded | None], Submission],
     queue: Iterator[Submission],
-    grader: Grader,
+    work: Callable[[Submission], Graded],
     jobs: int,
 ) -> None:
     while len(pending) < jobs:
         submission = next(queue, None)
         if submission is None:
             return
-        pending[pool.submit(_grade_one, grader, submission)] = submission
+        pending[pool.submit(_stoppable, work, submission)] = submission
 
 
-def _grade_one(grader: Grader, submission: Submission) -> GradeResult | None:
+def _stoppable(work: Callable[[Submission], Graded], submission: Submission) -> Graded | None:
     try:
-        return grader.grade(submission.path, submission.student)
+        return work(submission)
     except GradingStopped:
         return None
+
+
+def _grade_one(grader: Grader, submission: Submission) -> Graded:
+    try:
+        return grader.measure(submission.path, submission.student)
+    except GradingStopped:
+        raise
     except Exception as error:  # a grader bug on one notebook must not stop the class
         if grader.control.stopping.is_set():
-            return None
-        return grader.error_result(submission.path, submission.student, error)
+            raise GradingStopped() from None
+        return Graded(grader.error_result(submission.path, submission.student, error), {})

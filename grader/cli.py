@@ -260,10 +260,25 @@ def _events(args: argparse.Namespace, single: bool) -> BatchEvents:
         if single:
             print(summary_table(result))
             print(f"  -> {args.out / submission.file_stem}.json, .md ({result.elapsed_s:.1f} s)")
-        else:
+        elif submission not in provisional:
             progress[0](f"{result.student}: {result.total:g}/{result.max_total:g} {result.status}")
 
-    return BatchEvents(started, graded)
+    provisional: set[Submission] = set()
+
+    def kept_meanwhile(submission: Submission, result: GradeResult) -> None:
+        provisional.add(submission)
+        if not single:
+            progress[0](f"{result.student}: {result.total:g}/{result.max_total:g} so far")
+
+    def retiming(count: int) -> None:
+        if not single:
+            print(
+                f"matgrade: timing {count} notebooks' answers once more, in case the machine "
+                "was busy during their first attempts",
+                file=sys.stderr,
+            )
+
+    return BatchEvents(started, graded, kept_meanwhile, retiming)
 
 
 def _progress(count: int, skipped: int) -> Callable[[str], None]:

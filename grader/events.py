@@ -14,8 +14,10 @@ from grader.measurement import TimingOutcome
 
 @dataclass(frozen=True)
 class PhaseEvent:
-    """A phase of one submission's grading ended: "grading" (all of it), "checks" (every
-    correctness case, worker start and load included) or "timing" (one attempt at one problem)."""
+    """A phase of one submission's grading ended: "grading" (all of it but the late timing),
+    "checks" (every correctness case, worker start and load included), "timing" (one attempt at
+    one problem) or "late timing" (the answers timed once more at the end of the batch, worker
+    start included)."""
 
     phase: str
     submission: str

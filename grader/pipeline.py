@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,8 +32,17 @@ from grader.sandbox import remove_stale_scratch
 from grader.sandbox.layers import detect as detect_layers
 from grader.scoring import score_problem
 from grader.session import RunControl, WorkerSession
+from grader.speed import due_late_retime
 from grader.student_run import RunContext, StudentRun, extraction_notes
 from grader.trusted_timer import TrustedTimer
+
+
+@dataclass(frozen=True)
+class Graded:
+    """A result and the measurements behind it, for timing its answers once more later."""
+
+    result: GradeResult
+    measurements: Mapping[str, ProblemMeasurement]
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,12 @@ class Grader:
             self._timers.clear()
 
     def grade(self, notebook: Path, student: str | None = None) -> GradeResult:
+        """Grade one notebook, its late timings included (see `retime_late`)."""
+        return self.retime_late(notebook, self.measure(notebook, student)).result
+
+    def measure(self, notebook: Path, student: str | None = None) -> Graded:
+        """Grade one notebook; answers whose speed points are at stake can then be timed once
+        more, later, with `retime_late`."""
         started = time.monotonic()
         student = student or notebook.stem
         # Extracted on the lane's core: parsing a huge notebook takes CPU from this grading,
@@ -110,7 +126,8 @@ class Grader:
             try:
                 extraction = extract(code_cells(read_notebook(notebook)))
             except InvalidNotebook as error:
-                return self._result(notebook, student, [], [], started, errors=[str(error)])
+                result = self._result(notebook, student, [], [], started, errors=[str(error)])
+                return Graded(result, {})
             session = WorkerSession(self.worker_config, extraction, self.control, lane)
             try:
                 session.launch()
@@ -118,16 +135,58 @@ class Grader:
                     self.timer(lane)
                 key = submission_key(student, file_sha256(notebook))
                 with phase(self.options.listener, "grading", student):
-                    results = StudentRun(self.context, session, key, student).grade_all()
+                    measurements = StudentRun(self.context, session, key, student).measure_all()
                 notes = extraction_notes(extraction, session.load_reply)
                 errors: list[str] = []
             except LoadFailed as error:
-                results, notes, errors = [], extraction.notes, [str(error)]
+                measurements, notes, errors = {}, extraction.notes, [str(error)]
             finally:
                 session.close()
         if errors:
             results = [self._not_run(pid, errors[0]) for pid in self.rubric.rubric.problems]
-        return self._result(notebook, student, results, notes, started, errors=errors)
+        else:
+            results = self._scored(measurements)
+        result = self._result(notebook, student, results, notes, started, errors=errors)
+        return Graded(result, measurements)
+
+    def late_retimes(self, graded: Graded) -> list[str]:
+        """The problems whose answers `retime_late` would time again."""
+        problems = self.rubric.rubric.problems
+        measured = graded.measurements
+        return [pid for pid, m in measured.items() if due_late_retime(m.timing, problems[pid])]
+
+    def retime_late(self, notebook: Path, graded: Graded) -> Graded:
+        """Time the answers still at stake once more in a fresh worker, keep the best attempt
+        and rescore. A notebook changed or no longer loading since keeps its result."""
+        due = self.late_retimes(graded)
+        result = graded.result
+        if not due or file_sha256(notebook) != result.notebook_sha256:
+            return graded
+        with self.control.lanes.take() as lane:
+            extraction = extract(code_cells(read_notebook(notebook)))
+            session = WorkerSession(self.worker_config, extraction, self.control, lane)
+            measurements = dict(graded.measurements)
+            try:
+                session.launch()
+                self.timer(lane)
+                key = submission_key(result.student, result.notebook_sha256)
+                run = StudentRun(self.context, session, key, result.student)
+                with phase(self.options.listener, "late timing", result.student):
+                    for pid in due:
+                        measurements[pid] = run.time_late(measurements[pid])
+            except LoadFailed:
+                return graded
+            finally:
+                session.close()
+        problems = self._scored(measurements)
+        update = {"problems": problems, "total": round(sum(p.score for p in problems), 4)}
+        return Graded(result.model_copy(update=update), measurements)
+
+    def _scored(self, measurements: Mapping[str, ProblemMeasurement]) -> list[ProblemResult]:
+        return [
+            score_problem(rubric, measurements[pid], self.assignment.problems[pid])
+            for pid, rubric in self.rubric.rubric.problems.items()
+        ]
 
     def error_result(self, notebook: Path, student: str, error: BaseException) -> GradeResult:
         """A grader failure on one submission, recorded as that submission's result."""

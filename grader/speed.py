@@ -192,12 +192,13 @@ def _outcome(
 # times: once at least, as a busy spell as long as a phase looks settled from inside it, and until
 # an attempt is settled. A disturbance only ever adds time, so a ratio inside full points stays
 # there, and one past zero_at by more than AT_STAKE_SLACK, a disturbance larger than any seen,
-# stays past it.
+# stays past it. At the end of the batch every answer still at stake is timed once more (see
+# due_late_retime): a spell can outlast one notebook's attempts, rarely the whole batch.
 RETIMES = 2
 AT_STAKE_SLACK = 2.0
 AT_STAKE_ATTEMPTS = 2
-# Attempts that all stayed unsettled but agree within this factor confirm each other; beyond it,
-# the timing could not be confirmed and goes to the instructor (the best attempt is scored).
+# The kept (fastest) attempt is confirmed when another attempt came within this factor of it;
+# otherwise the timing goes to the instructor for review (the best attempt is still scored).
 REVIEW_SPREAD = 1.25
 UNCONFIRMED = "timing could not be confirmed; your instructor will review it"
 
@@ -215,23 +216,35 @@ def better_timing(kept: TimingOutcome | None, new: TimingOutcome) -> TimingOutco
     return replace(best, attempts=kept.attempts + 1, attempt_ratios=ratios)
 
 
-def worth_retiming(timing: TimingOutcome | None, rubric: ProblemRubric) -> bool:
-    """Its speed points could differ had the machine been quiet, and it is unsettled or was
-    timed fewer than AT_STAKE_ATTEMPTS times."""
+def at_stake(timing: TimingOutcome | None, rubric: ProblemRubric) -> bool:
+    """Its speed points could differ had the machine been quiet."""
     curve = rubric.speed
     if timing is None or timing.flagged or rubric.points.speed <= 0:
         return False
     on_slope = speed_fraction(timing.ratio, curve) < 1
-    at_stake = on_slope and timing.ratio / AT_STAKE_SLACK < curve.zero_at
-    return at_stake and (not timing.settled or timing.attempts < AT_STAKE_ATTEMPTS)
+    return on_slope and timing.ratio / AT_STAKE_SLACK < curve.zero_at
+
+
+def worth_retiming(timing: TimingOutcome | None, rubric: ProblemRubric) -> bool:
+    """At stake, and unsettled or timed fewer than AT_STAKE_ATTEMPTS times."""
+    if timing is None or not at_stake(timing, rubric):
+        return False
+    return not timing.settled or timing.attempts < AT_STAKE_ATTEMPTS
+
+
+def due_late_retime(timing: TimingOutcome | None, rubric: ProblemRubric) -> bool:
+    """Timed once more at the end of the batch: still at stake after its notebook's attempts."""
+    return at_stake(timing, rubric)
 
 
 def with_review(timing: TimingOutcome | None) -> TimingOutcome | None:
-    """Marked for review when every attempt stayed unsettled and they disagree."""
-    ratios = timing.attempt_ratios if timing is not None else ()
-    if timing is None or not ratios or max(ratios) <= REVIEW_SPREAD * min(ratios):
+    """Marked for review when no other attempt came within REVIEW_SPREAD of the kept one."""
+    if timing is None or len(timing.attempt_ratios) < 2:
         return timing
-    return replace(timing, review=UNCONFIRMED)
+    others = list(timing.attempt_ratios)
+    others.remove(min(others, key=lambda ratio: abs(ratio - timing.ratio)))
+    confirmed = any(abs(math.log(r / timing.ratio)) <= math.log(REVIEW_SPREAD) for r in others)
+    return replace(timing, review=None if confirmed else UNCONFIRMED)
 
 
 def sizes_text(sizes: Mapping[str, int]) -> str:

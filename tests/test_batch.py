@@ -20,9 +20,10 @@ import yaml
 from helpers import rubric_variant, run_matgrade
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.batch import Shard, Submission, discover, grade_all
+from grader.batch import BatchEvents, Shard, Submission, discover, grade_all
 from grader.cli import build_merge_parser, build_parser
 from grader.errors import UsageError
+from grader.pipeline import Graded
 from grader.sandbox import processes_with
 from grader.sandbox.process import SCRATCH_PREFIX
 
@@ -127,10 +128,16 @@ class ExplodingGrader:
         def stop() -> None:
             raise AssertionError("a grader bug must not stop the batch")
 
-    def grade(self, path: Path, student: str) -> object:
+    def measure(self, path: Path, student: str) -> Graded:
         if student == "bad":
             raise ZeroDivisionError("boom")
-        return f"graded {student}"
+        return Graded(f"graded {student}", {})  # type: ignore[arg-type]
+
+    def late_retimes(self, graded: Graded) -> list[str]:
+        return ["p1"] if str(graded.result) == "graded c" else []
+
+    def retime_late(self, path: Path, graded: Graded) -> Graded:
+        raise ZeroDivisionError("a bug when timing again")
 
     def error_result(self, path: Path, student: str, error: BaseException) -> object:
         return f"error {student}: {error}"
@@ -139,7 +146,9 @@ class ExplodingGrader:
 def test_a_grader_bug_becomes_that_students_result() -> None:
     submissions = [Submission(Path(f"{n}.ipynb"), n) for n in ("a", "bad", "c")]
     seen: dict[str, object] = {}
-    grade_all(ExplodingGrader(), submissions, 2, lambda s, r: seen.update({s.student: r}))  # type: ignore[arg-type]
+    events = BatchEvents(graded=lambda s, r: seen.update({s.student: r}))
+    grade_all(ExplodingGrader(), submissions, 2, events)  # type: ignore[arg-type]
+    # A bug in the late timing keeps the result graded before it.
     assert seen == {"a": "graded a", "bad": "error bad: boom", "c": "graded c"}
 
 

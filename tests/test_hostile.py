@@ -20,7 +20,7 @@ import pytest
 from helpers import rubric_variant
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.batch import discover, grade_all
+from grader.batch import BatchEvents, discover, grade_all
 from grader.inputs import Secret
 from grader.models import GradeResult
 from grader.pipeline import GradeOptions, Grader
@@ -413,7 +413,8 @@ def test_an_attacker_in_the_same_batch_leaves_a_classmates_grade_alone(
     alone = classroom_grader.grade(folder / "good.ipynb")
     results: dict[str, GradeResult] = {}
     submissions = discover([folder])
-    grade_all(classroom_grader, submissions, 2, lambda s, r: results.update({s.student: r}))
+    events = BatchEvents(graded=lambda s, r: results.update({s.student: r}))
+    grade_all(classroom_grader, submissions, 2, events)
     assert verdicts(results["good"]) == verdicts(alone)
     assert alone.total == alone.max_total
     assert results["attacker"].status == "graded"  # its own answers may time out: its doing

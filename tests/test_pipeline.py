@@ -17,6 +17,7 @@ from grader.notebook import extract
 from grader.pipeline import GradeOptions, Grader
 from grader.sandbox import WorkerConfig
 from grader.session import RunControl, WorkerSession
+from grader.student_run import LATE_ATTEMPT
 
 ANSWER = "import jax.numpy as jnp\n\ndef grad_eigsum(X):\n    return jnp.eye(X.shape[0])\n"
 
@@ -37,7 +38,9 @@ def test_a_grading_reports_its_phases_and_timing_attempts(tmp_path: Path) -> Non
     nbformat.write(new_notebook(cells=[new_code_cell(ANSWER)]), notebook)
 
     def timed_eigsum(data: dict[str, object]) -> None:
-        data["problems"]["p2_grad_eigsum"]["points"]["speed"] = 0.5  # type: ignore[index]
+        problem = data["problems"]["p2_grad_eigsum"]  # type: ignore[index]
+        problem["points"]["speed"] = 0.5
+        problem["speed"] = {"full_at": 1e6, "zero_at": 1e7}  # never at stake: no late timing
 
     rubric = rubric_variant(tmp_path, "eye.yaml", problems=["p2_grad_eigsum"], edit=timed_eigsum)
     events: list[Event] = []
@@ -53,3 +56,31 @@ def test_a_grading_reports_its_phases_and_timing_attempts(tmp_path: Path) -> Non
     timings = [e for e in events if isinstance(e, TimingEvent)]
     assert [e.attempt for e in timings] == list(range(len(timings))) and timings
     assert all(e.outcome.pairs for e in timings)
+
+
+@pytest.mark.slow
+def test_an_answer_with_speed_points_at_stake_is_timed_once_more_late(tmp_path: Path) -> None:
+    notebook = tmp_path / "eye.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(ANSWER)]), notebook)
+
+    def every_ratio_on_the_slope(data: dict[str, object]) -> None:
+        problem = data["problems"]["p2_grad_eigsum"]  # type: ignore[index]
+        problem["points"]["speed"] = 0.5
+        problem["speed"] = {"full_at": 1e-6, "zero_at": 1e6}
+
+    rubric = rubric_variant(
+        tmp_path, "slope.yaml", problems=["p2_grad_eigsum"], edit=every_ratio_on_the_slope
+    )
+    events: list[Event] = []
+    grader = Grader(GradeOptions(rubric, TEST_SECRET, listener=events.append))
+    try:
+        result = grader.grade(notebook)
+    finally:
+        grader.close()
+    phases = [(e.phase, e.problem) for e in events if isinstance(e, PhaseEvent)]
+    assert phases[-1] == ("late timing", None)
+    attempts = [e.attempt for e in events if isinstance(e, TimingEvent)]
+    assert attempts[-1] == LATE_ATTEMPT
+    timing = result.problems[0].timing
+    assert timing is not None and timing.attempts == len(attempts)
+    assert 0 < result.problems[0].speed_score < 0.5

@@ -15,6 +15,7 @@ from grader.speed import (
     BaselineTimes,
     StudentCalls,
     better_timing,
+    due_late_retime,
     measure_speed,
     with_review,
     worth_retiming,
@@ -202,35 +203,39 @@ RUBRIC = ProblemRubric(
 
 
 @pytest.mark.parametrize(
-    ("timing", "again"),
+    ("timing", "again", "late"),
     [
-        pytest.param(outcome(3.0), False, id="settled-inside-full-points"),
-        pytest.param(outcome(30.0, settled=False), True, id="unsettled-on-the-slope"),
+        pytest.param(outcome(3.0), False, False, id="settled-inside-full-points"),
+        pytest.param(outcome(30.0, settled=False), True, True, id="unsettled-on-the-slope"),
         # A spell as long as the phase looks settled from inside: timed twice at least.
-        pytest.param(outcome(30.0), True, id="settled-on-the-slope-once"),
-        pytest.param(replace(outcome(30.0), attempts=2), False, id="settled-on-the-slope-twice"),
+        pytest.param(outcome(30.0), True, True, id="settled-on-the-slope-once"),
+        # A spell can outlast a notebook's attempts: at stake is timed once more at the end.
+        pytest.param(replace(outcome(30.0), attempts=2), False, True, id="on-the-slope-twice"),
         # A disturbance only adds time: inside full points it cannot have cost any.
-        pytest.param(outcome(8.0, settled=False), False, id="unsettled-inside-full-points"),
-        pytest.param(outcome(150.0, settled=False), True, id="just-past-zero-points"),
-        pytest.param(outcome(500.0, settled=False), False, id="far-past-zero-points"),
-        pytest.param(outcome(30.0, False, "wrong"), False, id="flagged"),
-        pytest.param(None, False, id="not-timed"),
+        pytest.param(outcome(8.0, settled=False), False, False, id="unsettled-full-points"),
+        pytest.param(outcome(150.0, settled=False), True, True, id="just-past-zero-points"),
+        pytest.param(outcome(500.0, settled=False), False, False, id="far-past-zero-points"),
+        pytest.param(outcome(30.0, False, "wrong"), False, False, id="flagged"),
+        pytest.param(None, False, False, id="not-timed"),
     ],
 )
-def test_only_unsettled_timings_with_points_at_stake_are_timed_again(
-    timing: TimingOutcome | None, again: bool
+def test_only_timings_with_points_at_stake_are_timed_again(
+    timing: TimingOutcome | None, again: bool, late: bool
 ) -> None:
     assert worth_retiming(timing, RUBRIC) == again
+    assert due_late_retime(timing, RUBRIC) == late
 
 
 @pytest.mark.parametrize(
     ("ratios", "review"),
     [
         pytest.param((98.0, 101.0, 103.0), None, id="attempts-agree"),
-        pytest.param((30.0, 45.0, 31.0), UNCONFIRMED, id="attempts-disagree"),
+        pytest.param((45.0, 30.0, 31.0), None, id="a-later-attempt-confirms-the-best"),
+        pytest.param((30.0, 45.0, 60.0), UNCONFIRMED, id="nothing-confirms-the-best"),
+        pytest.param((30.0, 45.0), UNCONFIRMED, id="two-that-disagree"),
     ],
 )
-def test_unsettled_attempts_go_to_review_only_when_they_disagree(
+def test_unsettled_attempts_go_to_review_only_when_nothing_confirms_the_kept_one(
     ratios: tuple[float, ...], review: str | None
 ) -> None:
     kept: TimingOutcome | None = None
