@@ -18,9 +18,9 @@ from functools import partial
 from pathlib import Path
 
 from grader import __version__
-from grader.digests import file_sha256
 from grader.errors import GradingStopped, UsageError
 from grader.models import GradeResult
+from grader.notebook import submission_sha256
 from grader.outputs import (
     OutputOptions,
     append_step_summary,
@@ -118,7 +118,7 @@ def is_up_to_date(out: Path, submission: Submission, rubric_sha256: str) -> bool
     return (
         isinstance(saved, dict)
         and saved.get("status") in ("graded", "invalid")
-        and saved.get("notebook_sha256") == file_sha256(submission.path)
+        and saved.get("notebook_sha256") == submission_sha256(submission.path)
         and saved.get("rubric_sha256") == rubric_sha256
         and saved.get("grader_version") == __version__
     )

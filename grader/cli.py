@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from grader import __version__
 from grader.errors import MatgradeError, UsageError
 from grader.models import GradeResult, SandboxReport
+from grader.report.text import one_line, terminal_text
 from grader.sandbox.layers import LAYERS
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command(parser().parse_args(arguments[1:]))
         return run(build_parser().parse_args(arguments))
     except MatgradeError as error:
-        print(f"matgrade: error: {_message(error)}", file=sys.stderr)
+        print(f"matgrade: error: {one_line(_message(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(
@@ -261,14 +262,16 @@ def _events(args: argparse.Namespace, single: bool) -> BatchEvents:
             print(summary_table(result))
             print(f"  -> {args.out / submission.file_stem}.json, .md ({result.elapsed_s:.1f} s)")
         elif submission not in provisional:
-            progress[0](f"{result.student}: {result.total:g}/{result.max_total:g} {result.status}")
+            progress[0](
+                f"{one_line(result.student)}: {result.total:g}/{result.max_total:g} {result.status}"
+            )
 
     provisional: set[Submission] = set()
 
     def kept_meanwhile(submission: Submission, result: GradeResult) -> None:
         provisional.add(submission)
         if not single:
-            progress[0](f"{result.student}: {result.total:g}/{result.max_total:g} so far")
+            progress[0](f"{_score_line(result)} so far")
 
     def retiming(count: int) -> None:
         if not single:
@@ -279,6 +282,10 @@ def _events(args: argparse.Namespace, single: bool) -> BatchEvents:
             )
 
     return BatchEvents(started, graded, kept_meanwhile, retiming)
+
+
+def _score_line(result: GradeResult) -> str:
+    return f"{one_line(result.student)}: {result.total:g}/{result.max_total:g}"
 
 
 def _progress(count: int, skipped: int) -> Callable[[str], None]:
@@ -360,7 +367,7 @@ def explain_command(args: argparse.Namespace) -> int:
     if args.reveal:
         rubric = args.rubric or default_rubric_path()
         options = GradeOptions(rubric_path=rubric, secret=load_secret(args.secret_file))
-    print(explain(args.result, options))
+    print(terminal_text(explain(args.result, options)))
     return EXIT_OK
 
 

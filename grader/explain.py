@@ -9,14 +9,15 @@ from typing import Any
 import numpy as np
 
 from grader.assignment import Problem
-from grader.digests import file_sha256, submission_key
+from grader.digests import submission_key
 from grader.errors import UsageError
 from grader.inputs import make_case
 from grader.lanes import Lane
 from grader.messages import CallReply, CallRequest
 from grader.models import GradeResult
-from grader.notebook import code_cells, extract, read_notebook
+from grader.notebook import code_cells, extract, read_notebook, submission_sha256
 from grader.pipeline import GradeOptions, Grader
+from grader.report.text import one_line
 from grader.session import WorkerSession
 from grader.speed import sizes_text
 
@@ -29,12 +30,14 @@ def explain(result_path: Path, options: GradeOptions | None) -> str:
     except (OSError, ValueError) as error:
         raise UsageError(f"{result_path}: not a matgrade result file") from error
     failing = [(p, i, c) for p in result.problems for i, c in enumerate(p.cases) if not c.passed]
-    lines = [f"{result.student}: {result.total:g} / {result.max_total:g} ({result.submission})"]
+    header = f"{result.student}: {result.total:g} / {result.max_total:g} ({result.submission})"
+    lines = [one_line(header)]
     if not failing:
         return "\n".join([*lines, "No failing case."])
     if options is None:
         for problem, _, case in failing:
-            lines.append(f"- {problem.id} [{case.family}] shape {case.shape}: {case.message}")
+            message = one_line(case.message)
+            lines.append(f"- {problem.id} [{case.family}] shape {case.shape}: {message}")
         lines.append("Run with --reveal to see the inputs, the output and the reference.")
         return "\n".join(lines)
     return "\n".join(lines + _reveal(result, failing, options))
@@ -42,7 +45,7 @@ def explain(result_path: Path, options: GradeOptions | None) -> str:
 
 def _reveal(result: Any, failing: list[Any], options: GradeOptions) -> list[str]:
     notebook = Path(result.submission)
-    if file_sha256(notebook) != result.notebook_sha256:
+    if submission_sha256(notebook) != result.notebook_sha256:
         raise UsageError(f"{notebook}: not the notebook that was graded (its SHA-256 changed)")
     grader = Grader(options)
     key = submission_key(result.student, result.notebook_sha256)
@@ -76,7 +79,7 @@ def _side_by_side(problem: Problem, case: Any, output: object, expected: np.ndar
     def show(value: object) -> str:
         if isinstance(value, np.ndarray):
             return np.array2string(value, precision=6, threshold=64, max_line_width=100)
-        return str(value)
+        return one_line(str(value))
 
     lines = ["", f"== {problem.id} [{case.family} #{case.index}] sizes {sizes_text(case.sizes)}"]
     for arg, value in zip(problem.args, case.args, strict=True):

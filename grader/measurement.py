@@ -26,6 +26,7 @@ class CaseOutcome:
     comparison: Comparison | None = None
     failure: CallFailure | None = None
     sizes: Mapping[str, int] = field(default_factory=dict)
+    autodiff: bool = False  # a differentiation transform ran during the call
 
     @property
     def passed(self) -> bool:
@@ -64,3 +65,4 @@ class ProblemMeasurement:
     output: str = ""
     tried: tuple[str, ...] = ()
     forbidden: str | None = None
+    unreached: str | None = None  # why the problem was not checked: the notebook's time ran out

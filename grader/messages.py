@@ -167,24 +167,28 @@ class CallReply:
     output: str = ""  # what the call printed
     failure: CallError | None = None
     arrays: tuple[np.ndarray, ...] = field(default=())
+    autodiff: bool = False  # a differentiation transform ran during the call
 
     def frame(self) -> tuple[Header, list[np.ndarray]]:
         header: Header = {"ok": self.failure is None, "output": self.output}
         if self.failure is not None:
             header.update(vars(self.failure))
+        if self.autodiff:
+            header["autodiff"] = True
         return header, list(self.arrays)
 
     @classmethod
     def parse(cls, header: Mapping[str, Any], arrays: Sequence[np.ndarray]) -> CallReply:
         output = capped(header.get("output"))
+        autodiff = header.get("autodiff") is True
         if header.get("ok") is True and len(arrays) == 1:
-            return cls(output, None, (arrays[0],))
+            return cls(output, None, (arrays[0],), autodiff)
         failure = CallError(
             capped(header.get("error_type"), 100) or "Error",
             capped(header.get("message")) or "the function failed",
             capped(header.get("location"), 200),
         )
-        return cls(output, failure)
+        return cls(output, failure, autodiff=autodiff)
 
 
 def encode_args(args: Sequence[ArgValue]) -> tuple[list[Header], list[np.ndarray]]:

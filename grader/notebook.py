@@ -10,6 +10,11 @@ of kept callables, and the literal constants those use.
 from __future__ import annotations
 
 import ast
+import errno
+import hashlib
+import json
+import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,17 +60,70 @@ class Extraction:
         return "\n\n".join(chunk.source for chunk in self.chunks)
 
 
-def read_notebook(path: Path) -> nbformat.NotebookNode:
+# Notebooks with every output and a few plots stay well under this; a larger file is refused
+# before it is read, so a submission cannot make the grader buffer without bound.
+MAX_NOTEBOOK_BYTES = 32 * 2**20
+
+
+def read_submission(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of a submitted notebook: a regular file, opened without following a symbolic
+    link (a student's link could point at the secret or a classmate's notebook) and checked on
+    the opened file, so a pipe or device named `*.ipynb` can neither hang nor flood the grader.
+    Errors describe the file, never quote it."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        descriptor = os.open(path, flags)
+    except FileNotFoundError as error:
+        raise InvalidNotebook(f"file not found: {path}") from error
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise InvalidNotebook("a symbolic link, not a notebook file: refused") from error
+        raise InvalidNotebook(f"cannot be read: {error.strerror}") from error
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise InvalidNotebook("not a regular file (a folder, pipe or device): refused")
+    with os.fdopen(descriptor, "rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidNotebook(f"larger than the {limit // 2**20} MB a notebook may have: refused")
+    return data
+
+
+def submission_sha256(path: Path) -> str:
+    """Of the submission's bytes as read for grading; empty when it cannot be read."""
+    try:
+        return hashlib.sha256(read_submission(path)).hexdigest()
+    except InvalidNotebook:
+        return ""
+
+
+def parse_notebook(data: bytes) -> nbformat.NotebookNode:
+    """A notebook from its bytes; errors say what is wrong in words, never quoting content."""
+    try:
+        text = data.decode("utf-8")
+        json.loads(text)
+    except UnicodeDecodeError as error:
+        raise InvalidNotebook("not a Jupyter notebook: the file is not UTF-8 text") from error
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        raise InvalidNotebook(f"not a Jupyter notebook: not valid JSON ({where})") from error
+    except RecursionError as error:
+        raise InvalidNotebook("not a Jupyter notebook: JSON nested too deeply") from error
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nbformat's advice to notebook authors, not ours
-            notebook: nbformat.NotebookNode = nbformat.read(str(path), as_version=4)
-        return notebook
-    except FileNotFoundError as error:
-        raise InvalidNotebook(f"file not found: {path}") from error
+            notebook: nbformat.NotebookNode = nbformat.reads(text, as_version=4)
+        code_cells(notebook)
     except Exception as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InvalidNotebook(f"not a Jupyter notebook: {reason[:200]}") from error
+        raise InvalidNotebook(
+            "not a Jupyter notebook: valid JSON, but not laid out as a notebook (nbformat 4 "
+            "expects an object with a list of cells)"
+        ) from error
+    return notebook
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    return parse_notebook(read_submission(path))
 
 
 def code_cells(notebook: nbformat.NotebookNode) -> list[str]:

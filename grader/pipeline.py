@@ -6,6 +6,7 @@ grader's own failures raise, as MatgradeError.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import traceback
@@ -16,7 +17,7 @@ from pathlib import Path
 from grader import __version__
 from grader.assignment import Assignment, load_assignment
 from grader.consistency import check_consistency
-from grader.digests import file_sha256, rubric_digest, submission_key
+from grader.digests import rubric_digest, submission_key
 from grader.errors import InvalidNotebook, LoadFailed, RubricError
 from grader.events import Listener, ignore, phase
 from grader.inputs import Secret
@@ -24,7 +25,14 @@ from grader.jax_runtime import GRADER_CACHE, cache_root, configure_jax
 from grader.lanes import Lane
 from grader.measurement import CallFailure, CaseOutcome, ProblemMeasurement
 from grader.models import ExtractionNote, GradeResult, ProblemResult
-from grader.notebook import code_cells, extract, read_notebook
+from grader.notebook import (
+    code_cells,
+    extract,
+    parse_notebook,
+    read_notebook,
+    read_submission,
+    submission_sha256,
+)
 from grader.preparation import verify_sandbox, warm_worker_cache, worker_config_for
 from grader.reference_side import ReferenceSide
 from grader.rubric import LoadedRubric, load_rubric
@@ -92,6 +100,7 @@ class Grader:
             lanes=self.control.lanes,
             timer=self.timer,
             listener=options.listener,
+            notebook_time_s=self.rubric.rubric.notebook_time_s,
         )
 
     def timer(self, lane: Lane) -> TrustedTimer:
@@ -124,7 +133,9 @@ class Grader:
         # not from another lane's timing.
         with self.control.lanes.take() as lane:
             try:
-                extraction = extract(code_cells(read_notebook(notebook)))
+                data = read_submission(notebook)
+                sha256 = hashlib.sha256(data).hexdigest()
+                extraction = extract(code_cells(parse_notebook(data)))
             except InvalidNotebook as error:
                 result = self._result(notebook, student, [], [], started, errors=[str(error)])
                 return Graded(result, {})
@@ -133,7 +144,7 @@ class Grader:
                 session.launch()
                 if any(p.timing for p in self.rubric.rubric.problems.values()):
                     self.timer(lane)
-                key = submission_key(student, file_sha256(notebook))
+                key = submission_key(student, sha256)
                 with phase(self.options.listener, "grading", student):
                     measurements = StudentRun(self.context, session, key, student).measure_all()
                 notes = extraction_notes(extraction, session.load_reply)
@@ -160,7 +171,7 @@ class Grader:
         and rescore. A notebook changed or no longer loading since keeps its result."""
         due = self.late_retimes(graded)
         result = graded.result
-        if not due or file_sha256(notebook) != result.notebook_sha256:
+        if not due or submission_sha256(notebook) != result.notebook_sha256:
             return graded
         with self.control.lanes.take() as lane:
             extraction = extract(code_cells(read_notebook(notebook)))
@@ -216,7 +227,7 @@ class Grader:
         return GradeResult(
             grader_version=__version__,
             submission=str(notebook),
-            notebook_sha256=file_sha256(notebook),
+            notebook_sha256=submission_sha256(notebook),
             rubric_sha256=self.rubric_sha256,
             student=student,
             assignment=self.rubric.rubric.assignment,

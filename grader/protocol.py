@@ -17,6 +17,7 @@ import select
 import struct
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -82,11 +83,24 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
         view = view[written:]
 
 
+@dataclass(frozen=True)
+class ReplyLimit:
+    """What a reply may announce, checked before any of it is buffered: a worker could
+    otherwise make the grader read gigabytes."""
+
+    arrays: int = MAX_ARRAYS
+    array_bytes: int = MAX_ARRAY_BYTES  # all arrays together
+
+
+ANY_REPLY = ReplyLimit()
+NO_ARRAYS = ReplyLimit(arrays=0, array_bytes=0)
+
+
 def receive(
-    fd: int, deadline: float | None = None, max_arrays: int = MAX_ARRAYS
+    fd: int, deadline: float | None = None, limit: ReplyLimit = ANY_REPLY
 ) -> tuple[Header, list[np.ndarray]]:
-    """Read one frame of at most `max_arrays` arrays; raise TimeoutError past `deadline`
-    (time.monotonic) and EOFError on close."""
+    """Read one frame within `limit`; raise TimeoutError past `deadline` (time.monotonic) and
+    EOFError on close."""
     read = reader(fd, deadline)
     (json_length,) = struct.unpack(">I", read(4))
     if json_length > MAX_JSON_BYTES:
@@ -98,13 +112,15 @@ def receive(
     if not isinstance(header, dict):
         raise FrameError("header is not a JSON object")
     n_arrays = header.get("n_arrays", 0)
-    if not isinstance(n_arrays, int) or not 0 <= n_arrays <= max_arrays:
-        raise FrameError(f"bad array count {n_arrays!r}")
+    if not isinstance(n_arrays, int) or not 0 <= n_arrays <= limit.arrays:
+        raise FrameError(f"bad array count {n_arrays!r} (at most {limit.arrays})")
     arrays = []
+    budget = limit.array_bytes
     for _ in range(n_arrays):
         (length,) = struct.unpack(">Q", read(8))
-        if length > MAX_ARRAY_BYTES:
-            raise FrameError(f"array of {length} bytes exceeds {MAX_ARRAY_BYTES}")
+        if length > budget:
+            raise FrameError(f"an array of {length} bytes, more than the {budget} it may have")
+        budget -= length
         arrays.append(decode_array(read(length)))
     return header, arrays
 

@@ -126,6 +126,13 @@ class Rubric(_Strict):
     reference: str
     defaults: Defaults = Defaults()
     problems: dict[str, ProblemRubric] = Field(min_length=1)
+    notebook_time_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Wall-clock budget for checking one notebook's answers, loading included: "
+        "problems not reached within it score 0 and say so. A call or a load already running "
+        "is let finish (up to its own limit).",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -36,6 +36,8 @@ def correctness_fraction(rubric: ProblemRubric, cases: Sequence[CaseOutcome]) ->
 
 def status_of(measurement: ProblemMeasurement) -> ProblemStatus:
     cases = measurement.cases
+    if measurement.unreached:
+        return "timeout"
     if measurement.function is None:
         return "missing"
     if measurement.forbidden:
@@ -117,6 +119,8 @@ def feedback_for(
     timing: Timing | None,
     problem: Problem,
 ) -> list[str]:
+    if measurement.unreached:
+        return [f"Not graded: {measurement.unreached}."]
     if status == "missing":
         return _missing_feedback(rubric, measurement)
 

@@ -12,6 +12,7 @@ from grader.errors import GradingStopped, LoadFailed, WorkerDied, WorkerTimeout
 from grader.lanes import Lane, Lanes
 from grader.messages import LoadReply, LoadRequest, SourceChunk
 from grader.notebook import Extraction
+from grader.protocol import ANY_REPLY, NO_ARRAYS, ReplyLimit
 from grader.sandbox import Worker, WorkerConfig, launch_worker
 
 LOAD_TIMEOUT_S = 60.0
@@ -53,6 +54,7 @@ class WorkerSession:
         self.loaded = False
         self.load_reply = LoadReply({})  # of the first load: a reload runs the same code
         self._replied = False
+        self._processes_loaded = 0
         self.starting: Callable[[], None] = lambda: None
 
     def launch(self) -> None:
@@ -67,12 +69,16 @@ class WorkerSession:
             self.loaded = False
 
     def request(
-        self, header: dict[str, Any], arrays: list[np.ndarray], timeout_s: float
+        self,
+        header: dict[str, Any],
+        arrays: list[np.ndarray],
+        timeout_s: float,
+        limit: ReplyLimit = ANY_REPLY,
     ) -> tuple[dict[str, Any], list[np.ndarray]]:
         worker = self.ensure()
         try:
             with self.lane.gate.shared():
-                return worker.request(header, arrays, timeout_s)
+                return worker.request(header, arrays, timeout_s, limit)
         except (WorkerTimeout, WorkerDied):
             self.worker = None
             if self.control.stopping.is_set():
@@ -98,7 +104,7 @@ class WorkerSession:
         )
         load = LoadRequest(chunks, tuple(self.extraction.candidates)).header()
         try:
-            reply, _ = worker.request(load, [], LOAD_TIMEOUT_S)
+            reply, _ = worker.request(load, [], LOAD_TIMEOUT_S, NO_ARRAYS)
         except WorkerTimeout as error:
             self.worker = None
             raise LoadFailed(f"running the notebook's definitions took over {error}") from error
@@ -106,6 +112,7 @@ class WorkerSession:
             self.worker = None
             raise LoadFailed(f"running the notebook's definitions: {error}") from error
         self.loaded = True
+        self._processes_loaded = worker.processes()
         if not self._replied:
             self.load_reply, self._replied = LoadReply.parse(reply), True
 
@@ -114,6 +121,15 @@ class WorkerSession:
         found: a name that load-time code made up is never a candidate."""
         extracted = set(self.extraction.candidates)
         return {n: a for n, a in self.load_reply.callables.items() if n in extracted}
+
+    def fresh_worker_if_left_behind(self) -> None:
+        """Processes a call left running (forked sleepers stopped at the task limit, say) would
+        keep the worker at that limit, and the next problem's honest code could not start its
+        threads: end them all with the worker; the next request starts a fresh one."""
+        worker = self.worker
+        live = worker is not None and self.loaded and worker.alive()
+        if live and worker.processes() > self._processes_loaded:  # type: ignore[union-attr]
+            self.drop_worker()
 
     def drop_worker(self) -> None:
         """Kill the worker; the next request starts and loads a fresh one."""

@@ -122,7 +122,7 @@ def exchange(
     read = protocol.reader(read_fd, deadline)
     (length,) = LENGTH.unpack(read(LENGTH.size))
     if length == FAILED:
-        header, _ = protocol.receive(read_fd, deadline, max_arrays=0)
+        header, _ = protocol.receive(read_fd, deadline, protocol.NO_ARRAYS)
         raise StreamFailed(header)
     if _unread(write_fd):
         raise FrameError("the worker answered a timed call before reading its inputs")

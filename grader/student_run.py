@@ -6,10 +6,13 @@ grader's own failures raise.
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,7 @@ from grader.measurement import CallFailure, CaseOutcome, ProblemMeasurement, Tim
 from grader.messages import CallError, CallReply, CallRequest, LoadReply
 from grader.models import ExtractionNote, MatchedBy
 from grader.notebook import Extraction
+from grader.protocol import ReplyLimit
 from grader.reference_side import ReferenceSide
 from grader.rubric import ProblemRubric
 from grader.sandbox import tree_cpu_seconds
@@ -65,6 +69,7 @@ class RunContext:
     lanes: Lanes
     timer: Callable[[Lane], TrustedTimer]
     listener: Listener = ignore
+    notebook_time_s: float = math.inf
 
 
 class StudentRun:
@@ -80,6 +85,8 @@ class StudentRun:
         self.secret = context.secret
         self.problems = context.problems
         self.expected: dict[CaseKey, Future[np.ndarray]] = {}
+        self.deadline = time.monotonic() + context.notebook_time_s
+        self.hung: set[str] = set()  # candidates whose probe timed out or crashed
 
     def measure_all(self) -> dict[str, ProblemMeasurement]:
         """Correctness for every problem first, then timing, once nothing else uses the CPU."""
@@ -99,6 +106,8 @@ class StudentRun:
             if _timeable(measurement) and self.problems[pid].timing is not None
         ]
         for attempt in range(1 + RETIMES):
+            if attempt and self.out_of_time():
+                break  # one attempt each is bounded by the calls' limits; more must fit the budget
             for pid in timed:
                 measurements[pid] = self._time_again(measurements[pid], attempt)
             timed = [
@@ -131,13 +140,33 @@ class StudentRun:
         callables = self.session.callables()
         matches = {pid: match_by_name(rubric, callables) for pid, rubric in self.problems.items()}
         claimed = {name for name in matches.values() if name}
-        measurements = {
-            pid: self.check(pid, name, "name") for pid, name in matches.items() if name is not None
-        }
+        measurements: dict[str, ProblemMeasurement] = {}
+        for pid, name in matches.items():
+            if name is not None:
+                check = partial(self.check, pid, name, "name")
+                measurements[pid] = self._unless_out_of_time(pid, check)
         for pid in self.problems:
             if pid not in measurements:
-                measurements[pid] = self.find_by_behaviour(pid, callables, claimed)
-        return measurements
+                find = partial(self.find_by_behaviour, pid, callables, claimed)
+                measurements[pid] = self._unless_out_of_time(pid, find)
+        return {pid: measurements[pid] for pid in self.problems}
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def _unless_out_of_time(
+        self, pid: str, measure: Callable[[], ProblemMeasurement]
+    ) -> ProblemMeasurement:
+        if self.out_of_time():
+            return ProblemMeasurement(pid, unreached=self.out_of_time_reason())
+        return measure()
+
+    def out_of_time_reason(self) -> str:
+        budget = self.context.notebook_time_s
+        return (
+            f"the notebook's time budget ({budget:g} s) ran out before this problem was "
+            "reached: earlier functions, or loading the notebook, took that long"
+        )
 
     def _reference_answers(self, pool: ThreadPoolExecutor) -> dict[CaseKey, Future[np.ndarray]]:
         """Reference answers are compiled and computed on the second core while the worker
@@ -179,8 +208,10 @@ class StudentRun:
         for family in rubric.cases:
             for index in range(family.count):
                 case = make_case(self.secret, self.submission_key, problem, family, index)
+                if stop is None and self.out_of_time():
+                    stop = CallFailure("skipped", "the notebook's time budget ran out")
                 if stop is not None:
-                    skipped = CallFailure("skipped", f"not run after an earlier {stop.kind}")
+                    skipped = CallFailure("skipped", f"not run: {_stop_reason(stop)}")
                     cases.append(CaseOutcome(case.family, None, failure=skipped))
                     continue
                 outcome, printed = self.run_case(problem, rubric, function, case)
@@ -188,7 +219,15 @@ class StudentRun:
                 output = _append_output(output, printed)
                 if outcome.failure and outcome.failure.kind in ("timeout", "crash"):
                     stop = outcome.failure
-        return replace(found, cases=tuple(cases), output=output)
+        measured = replace(found, cases=tuple(cases), output=output)
+        self.session.fresh_worker_if_left_behind()
+        if any(case.autodiff for case in cases):
+            # What the call left behind (compiled derivatives, stashed results) must not serve
+            # the next problem: it gets a fresh worker.
+            self.session.drop_worker()
+            if not rubric.allow_autodiff:
+                return replace(measured, forbidden=ran_autodiff(function))
+        return measured
 
     def run_case(
         self,
@@ -205,7 +244,8 @@ class StudentRun:
         header, arrays = CallRequest(function, case.args, limits.memory_mb).frame()
         limit = timeout_s or limits.time_limit_s
         try:
-            reply = CallReply.parse(*self.session.request(header, arrays, limit))
+            reply_limit = ReplyLimit(arrays=1, array_bytes=reply_bytes(expected))
+            reply = CallReply.parse(*self.session.request(header, arrays, limit, reply_limit))
         except WorkerTimeout:
             message = f"did not finish within {limit:g} s (an endless loop, or far too slow)"
             return CaseOutcome(case.family, shape, failure=CallFailure("timeout", message)), ""
@@ -213,7 +253,8 @@ class StudentRun:
             return CaseOutcome(case.family, shape, failure=CallFailure("crash", str(error))), ""
         if reply.failure is not None:
             failure = _exception_failure(reply.failure, limits.memory_mb)
-            return CaseOutcome(case.family, shape, failure=failure), reply.output
+            outcome = CaseOutcome(case.family, shape, failure=failure, autodiff=reply.autodiff)
+            return outcome, reply.output
         answer = reply.arrays[0]
         comparison = compare(answer, expected, rubric.tolerance.rtol, rubric.tolerance.atol)
         if not comparison.passed and problem.mistakes:
@@ -222,7 +263,9 @@ class StudentRun:
                 f"mistake:{name}" for name, value in known.items() if matches(answer, value)
             )
             comparison = replace(comparison, diagnoses=found + comparison.diagnoses)
-        outcome = CaseOutcome(case.family, shape, comparison=comparison, sizes=dict(case.sizes))
+        outcome = CaseOutcome(
+            case.family, shape, comparison, sizes=dict(case.sizes), autodiff=reply.autodiff
+        )
         return outcome, reply.output
 
     def find_by_behaviour(
@@ -234,13 +277,22 @@ class StudentRun:
         probe = make_case(self.secret, self.submission_key, problem, rubric.cases[0], 0)
         chunks = self.session.extraction.chunks
         for name, (low, high) in callables.items():
-            if name in claimed or not (low <= arity and (high == -1 or arity <= high)):
+            if name in claimed or name in self.hung or self.out_of_time():
+                continue
+            if not (low <= arity and (high == -1 or arity <= high)):
                 continue
             if not rubric.allow_autodiff and find_autodiff(chunks, name) is not None:
                 continue  # e.g. the student's own autodiff check, next to the real answer
             tried.append(name)
             limit = min(PROBE_TIMEOUT_S, rubric.limits.time_limit_s)
             outcome, _ = self.run_case(problem, rubric, name, probe, timeout_s=limit)
+            if outcome.failure and outcome.failure.kind in ("timeout", "crash"):
+                self.hung.add(name)  # probing it again for another problem would cost as much
+            self.session.fresh_worker_if_left_behind()
+            if outcome.autodiff:
+                self.session.drop_worker()
+                if not rubric.allow_autodiff:
+                    continue
             if outcome.passed:
                 claimed.add(name)
                 return self.check(problem_id, name, "behaviour")
@@ -289,6 +341,27 @@ class StudentRun:
 
     def _worker_cpu_seconds(self) -> float:
         return tree_cpu_seconds(self.session.ensure().process.pid)
+
+
+# A wrong answer may have another shape than the reference's (an outer product where a vector
+# belongs); anything past this is refused before it is read.
+REPLY_BYTES_FACTOR = 64
+REPLY_BYTES_MIN = 16 * 2**20
+
+
+def reply_bytes(expected: np.ndarray) -> int:
+    """The most a reply to one call may carry: room for any plausible wrong shape."""
+    return max(expected.nbytes * REPLY_BYTES_FACTOR, REPLY_BYTES_MIN)
+
+
+def _stop_reason(stop: CallFailure) -> str:
+    return stop.message if stop.kind == "skipped" else f"after an earlier {stop.kind}"
+
+
+def ran_autodiff(function: str) -> str:
+    return (
+        f"a differentiation transform (JVP or linearize) ran while {function} was called"
+    )
 
 
 def _reviewed(measurement: ProblemMeasurement) -> ProblemMeasurement:

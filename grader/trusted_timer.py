@@ -310,7 +310,7 @@ def timed_round(
     """One session of the timed-call stream: each call's seconds by this process's clock, from
     its first byte sent to its output's last byte read, and the outputs of the calls in `keep`."""
     protocol.send(write_fd, session.header())
-    ready, _ = protocol.receive(read_fd, time.monotonic() + call_timeout_s, max_arrays=0)
+    ready, _ = protocol.receive(read_fd, time.monotonic() + call_timeout_s, protocol.NO_ARRAYS)
     if not ready.get("ok"):
         raise StreamFailed(ready)
     times: list[float] = []
@@ -325,7 +325,7 @@ def timed_round(
             if index in keep:
                 kept[index] = output
     stream.end(write_fd)
-    protocol.receive(read_fd, time.monotonic() + call_timeout_s, max_arrays=0)
+    protocol.receive(read_fd, time.monotonic() + call_timeout_s, protocol.NO_ARRAYS)
     return times, kept
 
 

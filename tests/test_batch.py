@@ -314,3 +314,12 @@ def test_example_workflow_is_valid_and_uses_documented_commands() -> None:
         arguments = words[1:] if words[0] == "merge" else words
         parser.parse_args(arguments)
     assert "examples/github-actions/grade.yml" in (REPO / "README.md").read_text()
+
+
+def test_example_workflow_keeps_a_failing_shards_results() -> None:
+    workflow = yaml.safe_load((REPO / "examples" / "github-actions" / "grade.yml").read_text())
+    uploads = [
+        s for s in workflow["jobs"]["grade"]["steps"] if "upload-artifact" in s.get("uses", "")
+    ]
+    assert [step.get("if") for step in uploads] == ["always()"]
+    assert workflow["jobs"]["merge"].get("if") == "always()"

@@ -107,9 +107,7 @@ def test_crash_messages(graded: Grade) -> None:
 def test_invalid_notebook(graded: Grade) -> None:
     result = graded("not_a_notebook.ipynb")
     assert (result.status, result.total, result.problems) == ("invalid", 0, [])
-    assert result.errors[0].startswith(
-        "not a Jupyter notebook: Notebook does not appear to be JSON"
-    )
+    assert result.errors[0].startswith("not a Jupyter notebook: not valid JSON (line 1")
 
 
 NUMBER = re.compile(r"(?<![\w.])\d+(\.\d+)?(e[+-]?\d+)?x?(?!\w)")

@@ -8,6 +8,7 @@ Every notebook answers p2_grad_eigprod honestly and attacks through p2_grad_eigs
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import shutil
 import socket
@@ -435,3 +436,166 @@ def test_a_worker_cannot_leave_its_core_or_raise_its_priority(
         "    return jnp.eye(X.shape[0]) * (0.0 if moved else 1.0)\n"
     )
     assert statuses(grade(grader, world, "leave_core", attack))["p2_grad_eigsum"] == "passed"
+
+
+# Autodiff reached through names no reading of the source resolves: the worker sees the
+# differentiation run. Each answer would be right (the gradient of the trace is the identity).
+AUTODIFF_DISGUISES = [
+    pytest.param("jx = jax\ndef grad_eigsum(X):\n    return jx.grad(jnp.trace)(X)", id="module-alias"),
+    pytest.param("def grad_eigsum(X, jax=jax):\n    return jax.grad(jnp.trace)(X)", id="parameter-named-jax"),
+    pytest.param("from jax import *\ndef grad_eigsum(X):\n    return grad(jnp.trace)(X)", id="star-import"),
+    pytest.param(
+        "class Tools:\n    from jax import jacrev as d\ndef grad_eigsum(X):\n    return Tools.d(jnp.trace)(X)",
+        id="import-in-class-body",
+    ),
+    pytest.param("def grad_eigsum(X):\n    return jax._src.api.grad(jnp.trace)(X)", id="private-path"),
+    pytest.param("def grad_eigsum(X):\n    return getattr(jax, 'gr' + 'ad')(jnp.trace)(X)", id="getattr-built-name"),
+    pytest.param("def grad_eigsum(X):\n    return __import__('jax').grad(jnp.trace)(X)", id="dunder-import"),
+    pytest.param("def grad_eigsum(X):\n    return vars(jax)['grad'](jnp.trace)(X)", id="vars-of-jax"),
+    pytest.param(
+        "def grad_eigsum(X):\n    scope = {'jax': jax, 'jnp': jnp}\n"
+        f"    exec(bytes.fromhex({b'answer = jax.grad(jnp.trace)'.hex()!r}).decode(), scope)\n"
+        "    return scope['answer'](X)",
+        id="exec-of-encoded-text",
+    ),
+    pytest.param(
+        "import types\ndef grad_eigsum(X):\n"
+        "    code = compile('def answer(X):\\n    return jax.jacfwd(jnp.trace)(X)', 'x', 'exec').co_consts[0]\n"
+        "    return types.FunctionType(code, {'jax': jax, 'jnp': jnp})(X)",
+        id="function-from-compile",
+    ),
+    pytest.param(
+        # An honest-looking decoy that a class body rebinds at load time.
+        "def grad_eigsum(X):\n    return jnp.eye(X.shape[0])\n"
+        "class _Swap:\n    globals()['grad_eigsum'] = jax.grad(jnp.trace)",
+        id="decoy-rebound-at-load",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("attack", AUTODIFF_DISGUISES)
+def test_autodiff_is_caught_by_what_runs(
+    grader: Grader, world: dict[str, Path], attack: str
+) -> None:
+    result = grade(grader, world, "autodiff_disguised", attack)
+    problem = result.problems[0]
+    assert (problem.status, problem.score) == ("forbidden", 0), problem.feedback
+    assert statuses(result)["p2_grad_eigprod"] == "passed"  # a fresh worker after it
+
+
+def test_differentiation_while_loading_fails_and_the_honest_answer_stands(
+    grader: Grader, world: dict[str, Path]
+) -> None:
+    attack = (
+        "class Precompiled:\n    table = jax.grad(jnp.trace)(jnp.eye(3))\n"
+        "def grad_eigsum(X):\n    return jnp.eye(X.shape[0])"
+    )
+    result = grade(grader, world, "autodiff_at_load", attack)
+    assert statuses(result) == {"p2_grad_eigsum": "passed", "p2_grad_eigprod": "passed"}
+    assert any("differentiation ran while" in note.message for note in result.extraction)
+
+
+def test_a_reply_larger_than_any_answer_is_refused_unread(
+    grader: Grader, world: dict[str, Path]
+) -> None:
+    attack = "def grad_eigsum(X):\n    return np.ones(40 * 2**20)  # 320 MB"
+    result = grade(grader, world, "huge_reply", attack)
+    problem = result.problems[0]
+    assert problem.status == "error" and "more than the" in problem.cases[0].message
+    assert statuses(result)["p2_grad_eigprod"] == "passed"
+
+
+def test_processes_left_behind_do_not_sink_the_next_problem(
+    grader: Grader, world: dict[str, Path]
+) -> None:
+    # Forks sleepers until the task limit stops it, then answers: the next problem's honest
+    # code must still be able to start its threads.
+    attack = (
+        "def grad_eigsum(X):\n    for _ in range(2000):\n        try:\n            pid = os.fork()\n"
+        "        except OSError:\n            break\n        if pid == 0:\n"
+        f"            os.execvp('sleep', ['sleep', '{MARKER}'])\n"
+        "    return jnp.eye(X.shape[0])"
+    )
+    result = grade(grader, world, "leftovers", attack)
+    assert statuses(result)["p2_grad_eigprod"] == "passed"
+    assert processes_with(MARKER) == []
+
+
+def test_the_worker_cannot_list_the_compile_cache(grader: Grader, world: dict[str, Path]) -> None:
+    if not grader.sandbox.layers.get("landlock", "").startswith("active"):
+        pytest.skip("this machine's sandbox lacks: landlock")
+    if not grader.worker_config.cache_dir:
+        pytest.skip("compile caching is off")
+    attack = (
+        "def grad_eigsum(X):\n    folder = jax.config.jax_compilation_cache_dir\n"
+        "    names = os.listdir(folder)\n    print(names)\n"
+        "    return jnp.eye(X.shape[0]) * (0.0 if names else 1.0)"
+    )
+    problem = grade(grader, world, "list_cache", attack).problems[0]
+    assert problem.status == "error" and "jit_" not in problem.output
+    assert "Permission denied" in problem.cases[0].message
+
+
+def test_root_workers_hold_no_capabilities(grader: Grader) -> None:
+    assert grader.sandbox.protections["capabilities"]
+
+
+DEEP = "def grad_eigsum(X):\n    return jnp.eye(X.shape[0])\n"
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        pytest.param("def grad_eigsum(X):\n    return jax" + ".numpy" * 1500 + ".eye(X.shape[0])", id="attribute-chain"),
+        pytest.param("helper = " + "lambda: " * 1500 + "None\n" + DEEP, id="lambda-chain"),
+    ],
+)  # fmt: skip
+def test_deeply_nested_code_is_the_students_problem_not_the_graders(
+    grader: Grader, world: dict[str, Path], attack: str
+) -> None:
+    result = grade(grader, world, "deep", attack)
+    assert result.status == "graded"
+    assert statuses(result)["p2_grad_eigprod"] == "passed"
+
+
+def test_a_notebook_over_its_time_budget_says_which_problems_were_not_reached(
+    world: dict[str, Path],
+) -> None:
+    def short_budget(data: dict[str, Any]) -> None:
+        data["notebook_time_s"] = 4
+
+    problems = ("p2_grad_eigsum", "p2_grad_eigprod")
+    limits = {"time_limit_s": 3, "memory_mb": 1024}
+    rubric = rubric_variant(
+        world["root"], "budget.yaml", problems=problems, limits=limits, edit=short_budget
+    )
+    grader = Grader(GradeOptions(rubric_path=rubric, secret=Secret(SECRET, hidden=True)))
+    try:
+        slow = "def grad_eigsum(X):\n    time.sleep(2.5)\n    return jnp.eye(X.shape[0])"
+        result = grade(grader, world, "over_budget", slow)
+    finally:
+        grader.close()
+    eigprod = {p.id: p for p in result.problems}["p2_grad_eigprod"]
+    assert eigprod.status == "timeout"
+    assert eigprod.feedback[0].startswith("Not graded: the notebook's time budget (4 s) ran out")
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        pytest.param(lambda folder, secret: (folder / "evil.ipynb").symlink_to(secret), "a symbolic link", id="symlink-to-secret"),
+        pytest.param(lambda folder, secret: os.mkfifo(folder / "pipe.ipynb"), "not a regular file", id="fifo"),
+    ],
+)  # fmt: skip
+def test_a_submission_that_is_not_a_regular_file_is_refused_in_a_batch(
+    grader: Grader, world: dict[str, Path], make: Any, reason: str
+) -> None:
+    folder = world["root"] / f"files-{secrets.token_hex(4)}"
+    folder.mkdir()
+    make(folder, world["secret"])
+    results: dict[str, GradeResult] = {}
+    events = BatchEvents(graded=lambda s, r: results.update({s.student: r}))
+    grade_all(grader, discover([folder]), 1, events)
+    (result,) = results.values()
+    assert result.status == "invalid" and reason in result.errors[0]
+    assert SECRET.decode() not in result_json(result)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from grader.errors import InvalidNotebook
-from grader.notebook import code_cells, extract, read_notebook, strip_magics
+from grader.notebook import MAX_NOTEBOOK_BYTES, code_cells, extract, read_notebook, strip_magics
 
 KEPT = [
     pytest.param("import jax.numpy as jnp", ["jnp"], id="import"),
@@ -113,19 +115,83 @@ def test_reads_v3_notebooks(tmp_path: Path) -> None:
     ("content", "reason"),
     [
         pytest.param(
-            "not json",
-            "not a Jupyter notebook: Notebook does not appear to be JSON: 'not json'",
-            id="text",
+            "not json", "not a Jupyter notebook: not valid JSON (line 1, column 1)", id="text"
         ),
-        pytest.param('{"cells": 3}', "not a Jupyter notebook", id="bad-structure"),
+        pytest.param(
+            '{"cells": 3}',
+            "not a Jupyter notebook: valid JSON, but not laid out as a notebook",
+            id="bad-structure",
+        ),
+        pytest.param(
+            b"\xff\xfe", "not a Jupyter notebook: the file is not UTF-8 text", id="binary"
+        ),
+        pytest.param("[" * 100_000, "not a Jupyter notebook", id="deeply-nested"),
     ],
 )
-def test_invalid_notebooks(tmp_path: Path, content: str, reason: str) -> None:
+def test_invalid_notebooks(tmp_path: Path, content: str | bytes, reason: str) -> None:
     path = tmp_path / "broken.ipynb"
-    path.write_text(content)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(InvalidNotebook) as error:
         read_notebook(path)
     assert str(error.value).startswith(reason)
+
+
+SECRET_TEXT = "s3cr3t-grading-key-do-not-leak"
+
+
+def _symlink_to_secret(folder: Path) -> Path:
+    secret = folder / "secret.txt"
+    secret.write_text(SECRET_TEXT)
+    (folder / "evil.ipynb").symlink_to(secret)
+    return folder / "evil.ipynb"
+
+
+def _symlink_to_classmate(folder: Path) -> Path:
+    classmate = folder / "classmate.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), classmate)
+    (folder / "copy.ipynb").symlink_to(classmate)
+    return folder / "copy.ipynb"
+
+
+def _symlink_to_dev_zero(folder: Path) -> Path:
+    (folder / "zero.ipynb").symlink_to("/dev/zero")
+    return folder / "zero.ipynb"
+
+
+def _fifo(folder: Path) -> Path:
+    os.mkfifo(folder / "pipe.ipynb")
+    return folder / "pipe.ipynb"
+
+
+def _folder(folder: Path) -> Path:
+    (folder / "dir.ipynb").mkdir()
+    return folder / "dir.ipynb"
+
+
+def _huge(folder: Path) -> Path:
+    path = folder / "huge.ipynb"
+    with path.open("wb") as stream:
+        stream.truncate(MAX_NOTEBOOK_BYTES + 1)  # sparse: no disk used
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        pytest.param(_symlink_to_secret, "a symbolic link", id="symlink-to-secret"),
+        pytest.param(_symlink_to_classmate, "a symbolic link", id="symlink-to-classmate"),
+        pytest.param(_symlink_to_dev_zero, "a symbolic link", id="symlink-to-dev-zero"),
+        pytest.param(_fifo, "not a regular file", id="fifo"),
+        pytest.param(_folder, "not a regular file", id="folder"),
+        pytest.param(_huge, "larger than the 32 MB", id="too-large"),
+    ],
+)
+def test_only_regular_files_of_bounded_size_are_read(
+    tmp_path: Path, make: Callable[[Path], Path], reason: str
+) -> None:
+    with pytest.raises(InvalidNotebook) as error:
+        read_notebook(make(tmp_path))
+    assert reason in str(error.value) and SECRET_TEXT not in str(error.value)
 
 
 AUTODIFF = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import pickle
 import struct
@@ -82,3 +83,46 @@ def test_closed_channel(pipe) -> None:  # type: ignore[no-untyped-def]
     os.close(write)
     with pytest.raises(EOFError):
         protocol.receive(read, time.monotonic() + 5)
+
+
+GIB = 2**30
+SMALL = _npy(np.zeros(100))
+
+
+@pytest.mark.parametrize(
+    ("first", "announced", "limit", "message"),
+    [
+        pytest.param(
+            None, 64 * [GIB], protocol.ReplyLimit(arrays=1), "bad array count 64", id="64-arrays"
+        ),
+        pytest.param(
+            None,
+            [GIB],
+            protocol.ReplyLimit(arrays=1, array_bytes=16 * 2**20),
+            "an array of 1073741824 bytes, more than the 16777216",
+            id="one-huge-array",
+        ),
+        pytest.param(
+            SMALL,
+            [len(SMALL), 200],
+            protocol.ReplyLimit(arrays=2, array_bytes=len(SMALL) + 100),
+            "an array of 200 bytes, more than the 100",
+            id="together-too-large",
+        ),
+        pytest.param(None, [128], protocol.NO_ARRAYS, "bad array count 1", id="none-expected"),
+    ],
+)
+def test_a_reply_is_refused_on_what_it_announces_before_it_is_read(
+    pipe, first: bytes | None, announced: list[int], limit: protocol.ReplyLimit, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Only announcements are written where a refused array would be: reading it would wait on
+    the pipe until the deadline."""
+    read, write = pipe
+    body = json.dumps({"n_arrays": len(announced)}).encode()
+    frame = struct.pack(">I", len(body)) + body
+    if first is not None:
+        frame += struct.pack(">Q", len(first)) + first
+    frame += struct.pack(">Q", announced[-1])
+    os.write(write, frame)
+    with pytest.raises(FrameError, match=message):
+        protocol.receive(read, time.monotonic() + 5, limit)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 
 from grader.models import GradeResult, ProblemResult
+from grader.report.text import markdown_text
 
 
 def gradescope_json(result: GradeResult) -> str:
     document = {
         "score": result.total,
         "execution_time": round(result.elapsed_s),
-        "output": "\n".join(result.errors) or f"matgrade {result.grader_version}",
+        "output": "\n".join(map(markdown_text, result.errors))
+        or f"matgrade {result.grader_version}",
         "output_format": "md",
         "test_output_format": "md",
         "visibility": "visible",
@@ -36,7 +38,7 @@ def _test(problem: ProblemResult) -> dict[str, object]:
         "score": problem.score,
         "max_score": problem.max_score,
         "status": "passed" if problem.status == "passed" else "failed",
-        "output": "\n".join(f"- {line}" for line in problem.feedback),
+        "output": "\n".join(f"- {markdown_text(line)}" for line in problem.feedback),
         "output_format": "md",
         "visibility": "visible",
     }

@@ -12,6 +12,7 @@ from markdown_it import MarkdownIt
 
 from grader.models import GradeResult
 from grader.report.markdown import feedback_markdown
+from grader.report.text import one_line
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
@@ -23,7 +24,7 @@ STYLE = (
 def feedback_html(result: GradeResult) -> str:
     renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
     body = renderer.render(feedback_markdown(result))
-    title = html.escape(f"Feedback for {result.student}")
+    title = html.escape(f"Feedback for {one_line(result.student)}")
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"

@@ -1,12 +1,14 @@
 """Markdown feedback for the student: total, a table per problem, then what to fix.
 
 Hidden input values never appear here: only sizes, errors, messages and the student's own
-output (truncated, in code blocks, since it is the student's text and not the grader's).
+output. Whatever may quote the student's text (their id, feedback lines, errors) is escaped as
+literal text, and their output and notes stand in code blocks (see grader.report.text).
 """
 
 from __future__ import annotations
 
 from grader.models import CaseResult, ExtractionNote, GradeResult, ProblemResult
+from grader.report.text import markdown_text, one_line, terminal_text
 
 STATUS_LABELS = {
     "passed": "passed",
@@ -35,7 +37,7 @@ def feedback_markdown(result: GradeResult) -> str:
 def _header(result: GradeResult) -> str:
     title = result.assignment_title or result.assignment
     lines = [
-        f"# Feedback for {result.student}",
+        f"# Feedback for {markdown_text(result.student)}",
         "",
         f"**{title}**: **{result.total:g} / {result.max_total:g} points**",
     ]
@@ -73,7 +75,7 @@ def _problem_section(problem: ProblemResult) -> str:
     lines = [f"## {problem.id}: {problem.title}" if problem.title else f"## {problem.id}", ""]
     if problem.function:
         how = "by its name" if problem.matched_by == "name" else "by its behaviour"
-        lines.append(f"Graded function: `{problem.function}` (found {how}).")
+        lines.append(f"Graded function: {_code_span(problem.function)} (found {how}).")
         lines.append(f"Checked on {_checked(problem.cases)}.")
         lines.append("")
     lines.append(_bullets(problem.feedback))
@@ -103,14 +105,20 @@ def _notes_section(notes: list[ExtractionNote]) -> str:
 
 
 def _bullets(items: list[str]) -> str:
-    return "\n".join(f"- {item}" for item in items)
+    return "\n".join(f"- {markdown_text(item)}" for item in items)
 
 
 def _code_block(text: str) -> str:
+    text = terminal_text(text)
     fence = "```"
     while fence in text:
         fence += "`"
     return f"{fence}text\n{text.rstrip()}\n{fence}"
+
+
+def _code_span(text: str) -> str:
+    """Inside a code span nothing is markup; a backtick would end it."""
+    return "`" + one_line(text).replace("`", "'") + "`"
 
 
 def _indent(text: str) -> str:

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from grader.models import GradeResult
+from grader.report.text import csv_cell, markdown_text
 
 COMMON_FAILURES_SHOWN = 5
 
@@ -31,7 +32,12 @@ def summary_csv(results: list[GradeResult]) -> str:
     writer.writerow(["student", "status", "total", "max_total", *ids])
     for result in sorted(results, key=lambda r: r.student):
         scores = {problem.id: problem.score for problem in result.problems}
-        row = [result.student, result.status, f"{result.total:g}", f"{result.max_total:g}"]
+        row = [
+            csv_cell(result.student),
+            result.status,
+            f"{result.total:g}",
+            f"{result.max_total:g}",
+        ]
         writer.writerow(row + [f"{scores[i]:g}" if i in scores else "" for i in ids])
     return buffer.getvalue()
 
@@ -85,7 +91,7 @@ def _common_failures(results: list[GradeResult]) -> str:
         return ""
     lines = ["Most common failure messages:", ""]
     for message, count in messages.most_common(COMMON_FAILURES_SHOWN):
-        lines.append(f"- {count} x {message[:160]}")
+        lines.append(f"- {count} x {markdown_text(message[:160])}")
     return "\n".join(lines)
 
 
@@ -93,7 +99,7 @@ def _timings_to_review(results: list[GradeResult]) -> str:
     """Timings that stayed disturbed over every attempt: the student kept the best attempt's
     speed points and was told the instructor will review it, never that they cheated."""
     rows = [
-        f"| {result.student} | {problem.id} | {problem.timing.ratio:.3g}x | "
+        f"| {markdown_text(result.student)} | {problem.id} | {problem.timing.ratio:.3g}x | "
         f"{problem.timing.attempts} | {problem.speed_score:g} |"
         for result in results
         for problem in result.problems
@@ -116,7 +122,8 @@ def _student_table(results: list[GradeResult]) -> str:
     for result in results:
         statuses = {problem.id: problem.status for problem in result.problems}
         cells = [statuses.get(i, result.status) for i in ids]
-        rows.append(f"| {result.student} | {result.total:g} | " + " | ".join(cells) + " |")
+        student = markdown_text(result.student)
+        rows.append(f"| {student} | {result.total:g} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

@@ -25,11 +25,14 @@ from grader.messages import CallReply, CallRequest, LoadRequest, SourceChunk
 from grader.sandbox.process import (
     Worker,
     WorkerConfig,
+    descendants,
     processes_with,
     start_worker,
 )
 
-PROTECTIONS = ("read_secret", "tcp", "udp", "signal", "write", "memory", "processes")
+PROTECTIONS = (
+    "read_secret", "tcp", "udp", "signal", "write", "memory", "processes", "capabilities",
+)  # fmt: skip
 PROBE_TIMEOUT_S = 30.0
 
 PROBE_SOURCE = """
@@ -176,6 +179,7 @@ def _probe(config: WorkerConfig, traps: _Traps) -> dict[str, bool]:
         _call(worker, "write", str(traps.target))
         written = _observe(traps.target.exists)
         _call(worker, "leave_process", traps.marker)
+        no_capabilities = _without_capabilities(worker)
         memory_capped = _memory_capped(worker, config.memory_mb)
     finally:
         worker.kill()
@@ -187,6 +191,7 @@ def _probe(config: WorkerConfig, traps: _Traps) -> dict[str, bool]:
         "write": not written,
         "memory": memory_capped,
         "processes": not _observe(lambda: processes_with(traps.marker)),
+        "capabilities": no_capabilities,
     }
 
 
@@ -207,6 +212,35 @@ def _observe(check: Any) -> bool:
     """Looked at once the probe call has returned, after a moment for the kernel to deliver."""
     time.sleep(0.05)
     return bool(check())
+
+
+def _without_capabilities(worker: Worker) -> bool:
+    """Read by the parent from /proc: the processes running the worker's Python (where student
+    code runs) have no effective, permitted or bounding capability."""
+    pids = [worker.process.pid, *descendants(worker.process.pid)]
+    found = [status for pid in pids if (status := _worker_status(pid)) is not None]
+    fields = ("CapEff:", "CapPrm:", "CapBnd:")
+    return bool(found) and all(
+        int(line.split()[1], 16) == 0
+        for status in found
+        for line in status.splitlines()
+        if line.startswith(fields)
+    )
+
+
+def _worker_status(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            arguments = cmdline.read().split(b"\0")
+        # The launcher (unshare) names the worker's module too, but runs no student code.
+        if not os.path.basename(arguments[0]).startswith(b"python"):
+            return None
+        if b"grader.worker" not in arguments:
+            return None
+        with open(f"/proc/{pid}/status") as status:
+            return status.read()
+    except OSError:
+        return None
 
 
 def _bytes(arrays: list[np.ndarray]) -> bytes:

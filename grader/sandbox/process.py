@@ -84,12 +84,16 @@ class Worker:
     _raw_output: bytearray = field(default_factory=bytearray)
 
     def request(
-        self, header: dict[str, Any], arrays: list[np.ndarray], timeout_s: float
+        self,
+        header: dict[str, Any],
+        arrays: list[np.ndarray],
+        timeout_s: float,
+        limit: protocol.ReplyLimit = protocol.ANY_REPLY,
     ) -> tuple[dict[str, Any], list[np.ndarray]]:
         deadline = time.monotonic() + timeout_s
         try:
             protocol.send(self.request_fd, header, arrays)
-            return protocol.receive(self.reply_fd, deadline)
+            return protocol.receive(self.reply_fd, deadline, limit)
         except TimeoutError as error:
             self.kill()
             raise WorkerTimeout(f"no answer within {timeout_s:g} s") from error
@@ -116,7 +120,8 @@ class Worker:
         if self.info:
             return
         try:
-            self.info, _ = protocol.receive(self.reply_fd, time.monotonic() + START_TIMEOUT_S)
+            deadline = time.monotonic() + START_TIMEOUT_S
+            self.info, _ = protocol.receive(self.reply_fd, deadline, protocol.NO_ARRAYS)
         except (TimeoutError, EOFError, FrameError) as error:
             self.kill()
             detail = self.raw_output().strip().splitlines()[-1:] or [type(error).__name__]
@@ -141,6 +146,11 @@ class Worker:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def processes(self) -> int:
+        """The worker's processes, the launch prefix's included: more than after loading means
+        student code left some running."""
+        return 1 + len(descendants(self.process.pid))
 
 
 def start_worker(config: WorkerConfig) -> Worker:

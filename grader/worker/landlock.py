@@ -77,9 +77,11 @@ def restrict(
     read_write: Iterable[str],
     hidden: Iterable[str],
     devices: Iterable[str] = (),
+    unlisted: Iterable[str] = (),
 ) -> int:
     """Apply the ruleset to this process and its future children; returns the ABI used.
-    `devices` may be opened read-write and driven with ioctl (GPUs)."""
+    `devices` may be opened read-write and driven with ioctl (GPUs); files in the folders
+    `unlisted` may be read by name, but the folders cannot be listed."""
     abi = abi_version()
     if abi == 0:
         raise OSError("Landlock is not supported by this kernel")
@@ -102,6 +104,8 @@ def restrict(
             _allow_except(ruleset, os.path.realpath(path), reading, hidden_paths)
         for path in read_write:
             _allow(ruleset, os.path.realpath(path), handled)
+        for path in unlisted:
+            _allow(ruleset, os.path.realpath(path), READ_FILE)
         for path in DEVICES_READ_WRITE:
             _allow(ruleset, path, READ_FILE | WRITE_FILE)
         for path in devices:

@@ -37,6 +37,7 @@ from grader.messages import (
     supplied_function,
 )
 from grader.timed_loop import collector_paused
+from grader.worker.autodiff_watch import AutodiffWatch
 from grader.worker.confine import confine
 from grader.worker.limits import set_memory_limit
 
@@ -49,6 +50,7 @@ def serve(config: dict[str, Any]) -> None:
     _exit_when_grader_dies(request_fd)
     jax = _start_jax(config)
     state = WorkerState(jax, request_fd, reply_fd)
+    state.watch.install()
     layers = confine(config, os.getcwd())
     protocol.send(reply_fd, Hello(jax.__version__, device_name(jax), layers).header())
     while True:
@@ -112,6 +114,7 @@ class WorkerState:
         self.module = types.ModuleType("__student__")
         self.module.__dict__["get_ipython"] = lambda: _NoIPython()
         sys.modules["__student__"] = self.module
+        self.watch = AutodiffWatch()
 
     def function(self, name: str) -> Any:
         return self.module.__dict__.get(name)
@@ -131,7 +134,7 @@ def handle_load(state: WorkerState, header: dict[str, Any], _: list[np.ndarray])
     request = LoadRequest.parse(header)
     problems = []
     captured = CappedText()
-    with redirect_stdout(captured), redirect_stderr(captured):
+    with redirect_stdout(captured), redirect_stderr(captured), state.watch.loading():
         for chunk in request.chunks:
             problem = _run_chunk(state, chunk)
             if problem:
@@ -197,13 +200,18 @@ def handle_call(state: WorkerState, header: dict[str, Any], arrays: list[np.ndar
     args = [_argument_value(state.jax.numpy, value) for value in request.args]
     set_memory_limit(request.memory_mb)
     captured = CappedText()
+    before = state.watch.count
     try:
         with redirect_stdout(captured), redirect_stderr(captured):
             result = function(*args)
             array = _to_array(state.jax, result)
     except BaseException as error:  # anything the student's code raises is data
-        return _failure(error, captured), []
-    return CallReply(captured.getvalue(), arrays=(array,)).frame()
+        failed = _failure(error, captured)
+        if state.watch.count > before:
+            failed["autodiff"] = True
+        return failed, []
+    autodiff = state.watch.count > before
+    return CallReply(captured.getvalue(), arrays=(array,), autodiff=autodiff).frame()
 
 
 def _failure(error: BaseException, captured: CappedText) -> dict[str, Any]:
