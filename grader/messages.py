@@ -20,6 +20,7 @@ LoadProblemKind = Literal["import_error", "definition_error"]
 LOAD_PROBLEM_KINDS: tuple[LoadProblemKind, ...] = ("import_error", "definition_error")
 TEXT_CAP = 4000  # characters of any one string a worker sends
 NAMES_CAP = 1000  # callables a load reply may list
+NOTES_CAP = 100  # load problems a reply may list: more tell the student nothing more
 DEFAULT_MEMORY_MB = 4096
 
 
@@ -146,7 +147,7 @@ class LoadReply:
             if isinstance(entry, dict) and entry.get("kind") in LOAD_PROBLEM_KINDS
         )
         kept = dict(list(callables.items())[:NAMES_CAP])
-        return cls(kept, problems, capped(header.get("output")))
+        return cls(kept, problems[:NOTES_CAP], capped(header.get("output")))
 
 
 def _cell(value: object) -> int | None:

@@ -59,7 +59,9 @@ def score_problem(
 ) -> ProblemResult:
     status = status_of(measurement)
     correct = status == "passed"
-    correctness = rubric.points.correctness * correctness_fraction(rubric, measurement.cases)
+    # A forbidden answer's cases may have run (autodiff seen as it ran): they earn nothing.
+    earned = 0.0 if status == "forbidden" else correctness_fraction(rubric, measurement.cases)
+    correctness = rubric.points.correctness * earned
     timing = _timing_model(measurement.timing)
     speed = 0.0
     if correct and timing is not None and not timing.flagged:

@@ -211,7 +211,7 @@ class StudentRun:
                 if stop is None and self.out_of_time():
                     stop = CallFailure("skipped", "the notebook's time budget ran out")
                 if stop is not None:
-                    skipped = CallFailure("skipped", f"not run: {_stop_reason(stop)}")
+                    skipped = CallFailure("skipped", _not_run(stop))
                     cases.append(CaseOutcome(case.family, None, failure=skipped))
                     continue
                 outcome, printed = self.run_case(problem, rubric, function, case)
@@ -354,14 +354,16 @@ def reply_bytes(expected: np.ndarray) -> int:
     return max(expected.nbytes * REPLY_BYTES_FACTOR, REPLY_BYTES_MIN)
 
 
-def _stop_reason(stop: CallFailure) -> str:
-    return stop.message if stop.kind == "skipped" else f"after an earlier {stop.kind}"
+def _not_run(stop: CallFailure) -> str:
+    return (
+        f"not run: {stop.message}"
+        if stop.kind == "skipped"
+        else f"not run after an earlier {stop.kind}"
+    )
 
 
 def ran_autodiff(function: str) -> str:
-    return (
-        f"a differentiation transform (JVP or linearize) ran while {function} was called"
-    )
+    return f"a differentiation transform (JVP or linearize) ran while {function} was called"
 
 
 def _reviewed(measurement: ProblemMeasurement) -> ProblemMeasurement:

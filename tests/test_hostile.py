@@ -498,7 +498,7 @@ def test_differentiation_while_loading_fails_and_the_honest_answer_stands(
 def test_a_reply_larger_than_any_answer_is_refused_unread(
     grader: Grader, world: dict[str, Path]
 ) -> None:
-    attack = "def grad_eigsum(X):\n    return np.ones(40 * 2**20)  # 320 MB"
+    attack = "def grad_eigsum(X):\n    return np.ones(4 * 2**20)  # 32 MB, past the 16 MB an answer may have"
     result = grade(grader, world, "huge_reply", attack)
     problem = result.problems[0]
     assert problem.status == "error" and "more than the" in problem.cases[0].message

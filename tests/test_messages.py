@@ -58,3 +58,24 @@ def test_a_call_reply_is_an_answer_or_a_failure(
     found = None if reply.failure is None else (reply.failure.error_type, reply.failure.message)
     assert found == failure
     assert len(reply.arrays) == (1 if failure is None else 0)
+
+
+def test_a_load_reply_lists_a_bounded_number_of_notes() -> None:
+    flood = [{"kind": "definition_error", "cell": 0, "message": "x" * 5000}] * 10_000
+    reply = LoadReply.parse({"problems": flood})
+    assert len(reply.problems) == 100
+    assert all(len(problem.message) <= 4003 for problem in reply.problems)
+
+
+@pytest.mark.parametrize(
+    ("header", "autodiff"),
+    [
+        pytest.param({"ok": True, "autodiff": True}, True, id="reported"),
+        pytest.param({"ok": True, "autodiff": "yes"}, False, id="only-true-counts"),
+        pytest.param({"ok": False, "autodiff": True}, True, id="on-a-failure-too"),
+    ],
+)
+def test_a_call_reply_carries_whether_autodiff_ran(
+    header: dict[str, object], autodiff: bool
+) -> None:
+    assert CallReply.parse(header, [np.ones(2)] if header["ok"] else []).autodiff == autodiff

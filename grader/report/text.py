@@ -15,8 +15,9 @@ import unicodedata
 # strikethrough and math): emphasis, code, links and images, raw HTML and entities, headings,
 # quotes, cells. Text is always placed after grader text on its line, so the line-start markers
 # that remain (`-`, `+`, `1.`) can only nest a list. A backslash before ASCII punctuation always
-# renders it as itself.
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#!|~&$])")
+# renders it as itself. An underscore between two letters or digits can open no emphasis
+# (`grad_u`), so only the others are escaped.
+MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>#!|~&$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
