@@ -16,23 +16,34 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from grader.errors import AssignmentError
 
-ArgKind = Literal["array", "spd", "scalar", "labels", "function"]
+ArgKind = Literal[
+    "array", "diagonal", "symmetric", "spd", "orthogonal", "lower_triangular", "positive",
+    "probability", "scalar", "labels", "function",
+]  # fmt: skip
+ARG_KINDS: tuple[str, ...] = get_args(ArgKind)
+SQUARE_KINDS = frozenset({"diagonal", "symmetric", "spd", "orthogonal", "lower_triangular"})
 Derivative = Literal["grad", "jacobian", "hessian"]
 
 
 @dataclass(frozen=True)
 class Arg:
-    """One argument of the student's function.
+    """One argument of the student's function: arguments are passed in the order the problem
+    lists them, arrays as float64 arrays of `shape` (symbols are sizes from the rubric).
 
-    kind "array": float64 array of `shape` (symbols are sizes from the rubric), drawn from the
-    rubric's distribution (symmetrised for families with `symmetric: true`); "spd": a square
-    symmetric positive definite matrix; "labels": array of +-1; "scalar": a float drawn uniformly
-    from [low, high]; "function": one of `choices`, a name from protocol.SUPPLIED_FUNCTIONS; the
-    objective receives its value, the student and the closed form its gradient.
+    Array kinds, each drawn from the case family's distribution (normal or uniform) and scaled
+    and shifted by its `scale` and `shift` where that keeps the structure:
+    "array" (any entries; symmetrised when the family has `symmetric: true`), "diagonal" (a
+    diagonal matrix, passed as the full n x n matrix), "symmetric", "spd" (symmetric positive
+    definite: scale * (G G^T / n + I) + |shift| I), "orthogonal" (Q of a QR, times scale),
+    "lower_triangular", "positive" (entries scale * exp(z) + |shift|), "probability" (a vector
+    on the simplex: softmax of scale * z), "labels" (entries +-1).
+    Other kinds: "scalar" (a float drawn uniformly from [low, high]); "function" (one of
+    `choices`, a name from messages.SUPPLIED_FUNCTIONS: the objective receives its value, the
+    student and the closed form its gradient).
     """
 
     name: str
@@ -41,6 +52,19 @@ class Arg:
     low: float = 0.1
     high: float = 2.0
     choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ARG_KINDS:
+            raise ValueError(
+                f"Arg {self.name!r}: unknown kind {self.kind!r} (known: {', '.join(ARG_KINDS)})"
+            )
+        if self.kind in SQUARE_KINDS and (len(self.shape) != 2 or self.shape[0] != self.shape[1]):
+            raise ValueError(
+                f"Arg {self.name!r}: kind {self.kind!r} needs a square shape such as ('n', 'n'), "
+                f"got {self.shape!r}"
+            )
+        if self.kind == "probability" and len(self.shape) != 1:
+            raise ValueError(f"Arg {self.name!r}: kind 'probability' needs a vector shape")
 
     def concrete_shape(self, sizes: Mapping[str, int]) -> tuple[int, ...]:
         return tuple(dim if isinstance(dim, int) else sizes[dim] for dim in self.shape)

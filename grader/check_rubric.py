@@ -54,11 +54,42 @@ def check_rubric(path: Path, device: str = "cpu") -> list[Finding]:
     assignment = load_assignment(rubric.reference_path())
     check_consistency(rubric, assignment)
     reference = ReferenceSide()
-    findings = []
+    findings = [
+        Finding(pid, True, "in the reference but not in the rubric: never graded", warning=True)
+        for pid in assignment.problems
+        if pid not in rubric.rubric.problems
+    ]
     for problem_id, problem_rubric in rubric.rubric.problems.items():
         problem = assignment.problems[problem_id]
-        findings += _check_problem(reference, problem, problem_rubric)
+        findings += _checked_safely(reference, problem, problem_rubric)
     return findings
+
+
+def _checked_safely(
+    reference: ReferenceSide, problem: Problem, rubric: ProblemRubric
+) -> list[Finding]:
+    """The reference is the instructor's code under test: when it fails, that is a finding of
+    one line naming the problem and what failed, never a traceback."""
+    try:
+        return _check_problem(reference, problem, rubric)
+    except Exception as error:  # anything the reference's code raises
+        return [Finding(problem.id, False, _reference_failure(problem, error))]
+
+
+def _reference_failure(problem: Problem, error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    detail = f"{type(error).__name__}: {text}"[:300]
+    arguments = ", ".join(problem.arg_names())
+    return (
+        f"evaluating the reference failed ({detail}); check that the objective "
+        f"{_name(problem.objective)}({arguments}) returns a scalar, that argnum "
+        f"{problem.argnum} indexes those arguments, and that the closed form "
+        f"{_name(problem.closed_form)} takes them in that order"
+    )
+
+
+def _name(function: Any) -> str:
+    return str(getattr(function, "__name__", repr(function)))
 
 
 def _check_problem(
@@ -88,6 +119,7 @@ def _check_problem(
                 reference, problem, case.args, closed, rtol, atol
             )
     findings = [Finding(problem.id, True, f"closed form matches autodiff (max error {worst:.1e})")]
+    findings += _mistakes_that_never_trigger(reference, problem, rubric)
     if wrong_accepted:
         names = ", ".join(dict.fromkeys(wrong_accepted))
         findings.append(Finding(problem.id, False, f"wrong answers pass the tolerance: {names}"))
@@ -98,6 +130,32 @@ def _check_problem(
     if rubric.timing is not None:
         findings.append(_check_speed(reference, problem, rubric))
     return findings
+
+
+def _mistakes_that_never_trigger(
+    reference: ReferenceSide, problem: Problem, rubric: ProblemRubric
+) -> list[Finding]:
+    """A known mistake equal to the closed form on every hidden case can never be diagnosed."""
+    cases = [
+        make_case(CHECK_SECRET, "check", problem, family, index)
+        for family in rubric.cases
+        for index in range(family.count)
+    ]
+    silent = [mistake.name for mistake in problem.mistakes]
+    for case in cases:
+        closed = reference.expected(problem, case.args)
+        answers = reference.mistake_answers(problem, case.args)
+        silent = [name for name in silent if _same(answers[name], closed)]
+    return [
+        Finding(
+            problem.id,
+            True,
+            f"mistake {name!r} equals the closed form on every hidden case: it can never be "
+            "diagnosed (the cases may be too special, e.g. symmetric or square)",
+            warning=True,
+        )
+        for name in silent
+    ]
 
 
 def _accepted_wrong_answers(
@@ -157,3 +215,7 @@ def _speed_ratios(reference: ReferenceSide, problem: Problem, args: Any) -> list
         / min(reference.time_baseline(problem, args, CALLS_PER_RUN).times)
         for _ in range(TIMING_RUNS)
     ]
+
+
+def _same(answer: np.ndarray, closed: np.ndarray) -> bool:
+    return answer.shape == closed.shape and bool(np.allclose(answer, closed, rtol=1e-12))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,12 +116,62 @@ def draw_arg(
         return str(arg.choices[int(rng.integers(len(arg.choices)))])
     if arg.kind == "labels":
         return rng.choice(np.array([-1.0, 1.0]), size=shape)
+    draw: Structure = STRUCTURED.get(arg.kind, _general)
+    values = draw(_entries(rng, family, shape), family)
+    return np.asarray(values, dtype=np.float64)
+
+
+def _entries(rng: np.random.Generator, family: CaseFamily, shape: tuple[int, ...]) -> np.ndarray:
     if family.distribution == "uniform":
-        values = rng.uniform(-1.0, 1.0, size=shape)
-    else:
-        values = rng.standard_normal(size=shape)
-    if arg.kind == "spd":
-        return np.asarray(values @ values.T / shape[0] + np.eye(shape[0]), dtype=np.float64)
-    if family.symmetric and values.ndim == 2 and values.shape[0] == values.shape[1]:
-        values = (values + values.T) / 2
-    return np.asarray(values * family.scale + family.shift, dtype=np.float64)
+        return rng.uniform(-1.0, 1.0, size=shape)
+    return rng.standard_normal(size=shape)
+
+
+def _general(z: np.ndarray, family: CaseFamily) -> np.ndarray:
+    if family.symmetric and z.ndim == 2 and z.shape[0] == z.shape[1]:
+        z = (z + z.T) / 2
+    return z * family.scale + family.shift
+
+
+def _spd(z: np.ndarray, family: CaseFamily) -> np.ndarray:
+    n = z.shape[0]
+    return np.asarray(family.scale * (z @ z.T / n + np.eye(n)) + abs(family.shift) * np.eye(n))
+
+
+def _orthogonal(z: np.ndarray, family: CaseFamily) -> np.ndarray:
+    q, r = np.linalg.qr(z)
+    signs = np.where(np.diag(r) < 0, -1.0, 1.0)  # makes Q unique, and uniformly distributed
+    return np.asarray(family.scale * q * signs)
+
+
+def _probability(z: np.ndarray, family: CaseFamily) -> np.ndarray:
+    e = np.exp(family.scale * z - np.max(family.scale * z))
+    return np.asarray(e / e.sum())
+
+
+def _diagonal(z: np.ndarray, family: CaseFamily) -> np.ndarray:
+    return np.diag(np.diag(z) * family.scale + family.shift)
+
+
+def _symmetric(z: np.ndarray, family: CaseFamily) -> np.ndarray:
+    return np.asarray((z + z.T) / 2 * family.scale + family.shift)
+
+
+def _lower_triangular(z: np.ndarray, family: CaseFamily) -> np.ndarray:
+    return np.tril(z * family.scale + family.shift)
+
+
+def _positive(z: np.ndarray, family: CaseFamily) -> np.ndarray:
+    return np.asarray(family.scale * np.exp(z) + abs(family.shift))
+
+
+Structure = Callable[[np.ndarray, CaseFamily], np.ndarray]
+STRUCTURED: dict[str, Structure] = {
+    "diagonal": _diagonal,
+    "symmetric": _symmetric,
+    "spd": _spd,
+    "orthogonal": _orthogonal,
+    "lower_triangular": _lower_triangular,
+    "positive": _positive,
+    "probability": _probability,
+}

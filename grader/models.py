@@ -15,7 +15,7 @@ SCHEMA_VERSION = "1.0"
 
 ProblemStatus = Literal["passed", "partial", "wrong", "error", "timeout", "missing", "forbidden"]
 SubmissionStatus = Literal["graded", "invalid", "error"]
-MatchedBy = Literal["name", "behaviour"]
+MatchedBy = Literal["name", "behaviour", "closest"]
 
 
 class _Model(BaseModel):
@@ -131,6 +131,11 @@ class GradeResult(_Model):
         default_factory=list,
         description="Submission-level problems: why it is invalid, or the grader's own error "
         "(status 'error': a grader bug, not the student's fault).",
+    )
+    notices: list[str] = Field(
+        default_factory=list,
+        description="About the whole submission, shown first: e.g. that nothing in it matches "
+        "the rubric (the wrong assignment?).",
     )
     extraction: list[ExtractionNote] = Field(default_factory=list)
     inputs_hidden: bool = Field(

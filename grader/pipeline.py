@@ -207,6 +207,10 @@ class Grader:
         message = f"grader error: {type(error).__name__}: {error}{where}"
         return result.model_copy(update={"status": "error", "errors": [message]})
 
+    def _wrong_assignment(self) -> str:
+        assignment = self.rubric.rubric.assignment
+        return f"Nothing in this notebook matches rubric {assignment}: is it the right assignment?"
+
     def _not_run(self, problem_id: str, reason: str) -> ProblemResult:
         rubric = self.rubric.rubric.problems[problem_id]
         failure = CallFailure("crash", reason)
@@ -224,6 +228,7 @@ class Grader:
         errors: list[str],
     ) -> GradeResult:
         invalid = bool(errors) and not problems
+        nothing_matched = bool(problems) and all(p.status == "missing" for p in problems)
         return GradeResult(
             grader_version=__version__,
             submission=str(notebook),
@@ -237,6 +242,7 @@ class Grader:
             max_total=self.rubric.rubric.max_total(),
             problems=problems,
             errors=errors,
+            notices=[self._wrong_assignment()] if nothing_matched else [],
             extraction=notes,
             inputs_hidden=self.options.secret.hidden,
             device=self.device,

@@ -6,10 +6,11 @@ grader's own failures raise.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -87,6 +88,8 @@ class StudentRun:
         self.expected: dict[CaseKey, Future[np.ndarray]] = {}
         self.deadline = time.monotonic() + context.notebook_time_s
         self.hung: set[str] = set()  # candidates whose probe timed out or crashed
+        # Per problem, what each candidate that did not pass did on the probe.
+        self.probed: dict[str, dict[str, CaseOutcome]] = {pid: {} for pid in context.problems}
 
     def measure_all(self) -> dict[str, ProblemMeasurement]:
         """Correctness for every problem first, then timing, once nothing else uses the CPU."""
@@ -149,7 +152,28 @@ class StudentRun:
             if pid not in measurements:
                 find = partial(self.find_by_behaviour, pid, callables, claimed)
                 measurements[pid] = self._unless_out_of_time(pid, find)
+            elif measurements[pid].forbidden:
+                measurements[pid] = self._analytic_instead(measurements[pid], callables, claimed)
+        # Only once every problem had its pick of the functions that pass: a wrong answer must
+        # not take a function that is another problem's right one.
+        for pid, measured in measurements.items():
+            if measured.function is None and not measured.unreached and not self.out_of_time():
+                measurements[pid] = self.closest(pid, claimed) or measured
         return {pid: measurements[pid] for pid in self.problems}
+
+    def _analytic_instead(
+        self,
+        forbidden: ProblemMeasurement,
+        callables: Mapping[str, tuple[int, int]],
+        claimed: set[str],
+    ) -> ProblemMeasurement:
+        """A listed name bound to autodiff (often the baseline a statement asks students to
+        time against) does not end the search: an analytic function that passes wins; the
+        verdict stays forbidden when autodiff is the only answer."""
+        pid = forbidden.problem_id
+        other = self.find_by_behaviour(pid, callables, claimed)
+        found = other.function is not None and not other.forbidden
+        return other if found else forbidden
 
     def out_of_time(self) -> bool:
         return time.monotonic() > self.deadline
@@ -296,7 +320,26 @@ class StudentRun:
             if outcome.passed:
                 claimed.add(name)
                 return self.check(problem_id, name, "behaviour")
+            self.probed[problem_id][name] = outcome
         return ProblemMeasurement(problem_id, tried=tuple(tried))
+
+    def closest(self, problem_id: str, claimed: set[str]) -> ProblemMeasurement | None:
+        """When no function matched by name or behaviour, the most plausible one tried, graded
+        as the student's (wrong) answer with the usual diagnoses: a function that answered the
+        probe with the expected shape, the closer its name to the rubric's the better, else one
+        whose name is close. None when no candidate is plausible (see `plausibility`)."""
+        names = self.problems[problem_id].names
+        ranked = [
+            (plausibility(outcome, name, names), name)
+            for name, outcome in self.probed[problem_id].items()
+            if name not in claimed
+        ]
+        plausible = [(rank, name) for rank, name in ranked if rank >= MIN_PLAUSIBILITY]
+        if not plausible:
+            return None
+        _, name = max(plausible)
+        claimed.add(name)
+        return self.check(problem_id, name, "closest")
 
     def time(
         self, problem: Problem, rubric: ProblemRubric, function: str, attempt: int = 0
@@ -352,6 +395,26 @@ REPLY_BYTES_MIN = 16 * 2**20
 def reply_bytes(expected: np.ndarray) -> int:
     """The most a reply to one call may carry: room for any plausible wrong shape."""
     return max(expected.nbytes * REPLY_BYTES_FACTOR, REPLY_BYTES_MIN)
+
+
+# A candidate's plausibility as a problem's answer: answering the probe with the expected shape
+# counts 2, then its name's likeness to the rubric's names (1 when one contains the other, else
+# difflib's ratio). Answering with another shape counts nothing (an objective returns a scalar);
+# a candidate needs this much to be graded as the answer.
+MIN_PLAUSIBILITY = 0.6
+
+
+def plausibility(outcome: CaseOutcome, name: str, names: Sequence[str]) -> float:
+    comparison = outcome.comparison
+    right_shape = comparison is not None and comparison.rel_error is not None
+    return 2.0 * right_shape + max(name_likeness(name, listed) for listed in names)
+
+
+def name_likeness(name: str, listed: str) -> float:
+    name, listed = name.lower(), listed.lower()
+    if listed in name or name in listed:
+        return 1.0
+    return difflib.SequenceMatcher(None, name, listed).ratio()
 
 
 def _not_run(stop: CallFailure) -> str:

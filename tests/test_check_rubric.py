@@ -46,3 +46,63 @@ def test_rubric_schema_is_committed_and_referenced() -> None:
     for rubric in ("hw2.yaml", "hw3.yaml"):
         first = (RUBRICS / rubric).read_text().splitlines()[0]
         assert first == "# yaml-language-server: $schema=./rubric.schema.json"
+
+
+BROKEN_REFERENCE = """
+import jax.numpy as jnp
+from grader.assignment import Arg, Mistake, Problem
+
+def objective(X):
+    return jnp.sum(X * X)
+
+PROBLEMS = [
+    Problem(id="wrong_argnum", title="", args=(Arg("X", ("n", "n")),), objective=objective,
+            closed_form=lambda X: 2 * X, argnum=3),
+    Problem(id="not_scalar", title="", args=(Arg("X", ("n", "n")),), objective=lambda X: X * X,
+            closed_form=lambda X: 2 * X),
+    Problem(id="wrong_parameters", title="", args=(Arg("X", ("n", "n")),), objective=objective,
+            closed_form=lambda X, Y: 2 * X),
+    Problem(id="fails_when_called", title="", args=(Arg("X", ("n", "n")),), objective=objective,
+            closed_form=lambda X: X @ jnp.ones((X.shape[0] + 1, 2))),
+    Problem(id="silent_mistake", title="", args=(Arg("X", ("n", "n"), kind="symmetric"),),
+            objective=objective, closed_form=lambda X: 2 * X,
+            mistakes=(Mistake("transposed", lambda X: 2 * X.T, "transpose"),)),
+    Problem(id="left_out", title="", args=(Arg("X", ("n", "n")),), objective=objective,
+            closed_form=lambda X: 2 * X),
+]
+"""
+
+
+def test_check_rubric_reports_a_broken_reference_in_one_line_each(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text(BROKEN_REFERENCE)
+    family = {"name": "random", "count": 1, "sizes": [{"n": 3}]}
+    problems = [
+        "wrong_argnum",
+        "not_scalar",
+        "wrong_parameters",
+        "fails_when_called",
+        "silent_mistake",
+    ]
+    rubric = {
+        "assignment": "broken",
+        "reference": "broken.py",
+        "problems": {
+            pid: {"names": [pid], "points": {"correctness": 1}, "cases": [family]}
+            for pid in problems
+        },
+    }
+    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(rubric))
+    result = matgrade("check-rubric", str(tmp_path / "broken.yaml"))
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for pid in problems[:4]:
+        assert any(
+            line.startswith(f"FAIL {pid}: evaluating the reference failed (") for line in lines
+        ), pid
+    assert any(
+        line.startswith("warn silent_mistake: mistake 'transposed' equals the closed form")
+        for line in lines
+    )
+    assert any(
+        line.startswith("warn left_out: in the reference but not in the rubric") for line in lines
+    )

@@ -20,6 +20,12 @@ STATUS_LABELS = {
     "forbidden": "not allowed",
 }
 OUTPUT_SHOWN = 1500
+FOUND = {
+    "name": "found by its name",
+    "behaviour": "found by its behaviour",
+    "closest": "no function matched by name or behaviour: graded as the closest match, by the "
+    "arguments it takes, the shape it returns and its name",
+}
 
 
 def feedback_markdown(result: GradeResult) -> str:
@@ -43,6 +49,7 @@ def _header(result: GradeResult) -> str:
     ]
     if not result.inputs_hidden:
         lines += ["", "> Graded with the public default secret: these inputs are not hidden."]
+    lines += [line for notice in result.notices for line in ("", f"> **{notice}**")]
     return "\n".join(lines)
 
 
@@ -74,8 +81,8 @@ def _ratio(problem: ProblemResult) -> str:
 def _problem_section(problem: ProblemResult) -> str:
     lines = [f"## {problem.id}: {problem.title}" if problem.title else f"## {problem.id}", ""]
     if problem.function:
-        how = "by its name" if problem.matched_by == "name" else "by its behaviour"
-        lines.append(f"Graded function: {_code_span(problem.function)} (found {how}).")
+        how = FOUND[problem.matched_by or "name"]
+        lines.append(f"Graded function: {_code_span(problem.function)} ({how}).")
         lines.append(f"Checked on {_checked(problem.cases)}.")
         lines.append("")
     lines.append(_bullets(problem.feedback))

@@ -13,6 +13,7 @@ def summary_table(result: GradeResult) -> str:
         return f"{header} (invalid: {one_line('; '.join(result.errors))})"
     width = max((len(p.id) for p in result.problems), default=10)
     lines = [header] + [_row(problem, width) for problem in result.problems]
+    lines += [f"  note: {notice}" for notice in result.notices]
     return "\n".join(lines)
 
 
