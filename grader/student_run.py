@@ -398,9 +398,9 @@ def reply_bytes(expected: np.ndarray) -> int:
 
 
 # A candidate's plausibility as a problem's answer: answering the probe with the expected shape
-# counts 2, then its name's likeness to the rubric's names (1 when one contains the other, else
-# difflib's ratio). Answering with another shape counts nothing (an objective returns a scalar);
-# a candidate needs this much to be graded as the answer.
+# counts 2, then its name's likeness to the rubric's names (1 when one of 4 characters or more
+# contains the other, else difflib's ratio). Answering with another shape counts nothing (an
+# objective returns a scalar); a candidate needs this much to be graded as the answer.
 MIN_PLAUSIBILITY = 0.6
 
 
@@ -412,7 +412,8 @@ def plausibility(outcome: CaseOutcome, name: str, names: Sequence[str]) -> float
 
 def name_likeness(name: str, listed: str) -> float:
     name, listed = name.lower(), listed.lower()
-    if listed in name or name in listed:
+    shorter, longer = sorted((name, listed), key=len)
+    if len(shorter) >= 4 and shorter in longer:  # `analyt_dfdu` holds `dfdu`; `j` says nothing
         return 1.0
     return difflib.SequenceMatcher(None, name, listed).ratio()
 
