@@ -66,3 +66,4 @@ class ProblemMeasurement:
     tried: tuple[str, ...] = ()
     forbidden: str | None = None
     unreached: str | None = None  # why the problem was not checked: the notebook's time ran out
+    unparsed: str | None = None  # a listed name sits in a cell with a syntax error

@@ -14,6 +14,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import stat
 import warnings
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ TRANSFORMATIONS = frozenset(
         "wraps", "lru_cache", "cache", "named_call",
     }
 )  # fmt: skip
+# What a cell that does not parse seems to define, read line by line.
+DEFINED = re.compile(
+    r"^[ \t]*(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)|^([A-Za-z_]\w*)[ \t]*=[^=]", re.M
+)
 # Cell magics whose body is ordinary Python that may define functions.
 PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
 
@@ -55,6 +60,21 @@ class Extraction:
     notes: list[ExtractionNote] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)
     dropped: int = 0
+    # Names a cell that does not parse seems to define: (cell, line, error), for feedback that
+    # says why a listed function was not found.
+    unparsed: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+
+    def why_missing(self, names: list[str]) -> str | None:
+        """ "grad_v is defined in code cell 7, which has a syntax error at line 3: ...", or
+        None when no listed name sits in a cell that does not parse."""
+        found = next((name for name in names if name in self.unparsed), None)
+        if found is None:
+            return None
+        cell, line, error = self.unparsed[found]
+        return (
+            f"{found} is defined in code cell {cell + 1}, which has a syntax error at line "
+            f"{line} ({error}), so nothing in that cell could be graded"
+        )
 
     def module_source(self) -> str:
         return "\n\n".join(chunk.source for chunk in self.chunks)
@@ -148,6 +168,9 @@ def _extract(cells: list[str]) -> Extraction:
             extraction.notes.append(
                 ExtractionNote(cell=index, kind="syntax_error", message=message)
             )
+            for match in DEFINED.finditer(source):
+                name = match[1] or match[2]
+                extraction.unparsed.setdefault(name, (index, error.lineno or 1, error.msg))
         except (RecursionError, MemoryError, ValueError) as error:
             message = f"the cell is too deeply nested to parse ({type(error).__name__}); skipped"
             extraction.notes.append(

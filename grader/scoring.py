@@ -143,6 +143,8 @@ def feedback_for(
 
 
 def _missing_feedback(rubric: ProblemRubric, measurement: ProblemMeasurement) -> list[str]:
+    if measurement.unparsed:
+        return [f"Not graded: {measurement.unparsed}."]
     lines = [f"No function found. Expected one named {' or '.join(map(repr, rubric.names))}."]
     if measurement.tried:
         lines.append("Also tried by behaviour, none matched: " + ", ".join(measurement.tried) + ".")

@@ -158,7 +158,7 @@ class StudentRun:
         # not take a function that is another problem's right one.
         for pid, measured in measurements.items():
             if measured.function is None and not measured.unreached and not self.out_of_time():
-                measurements[pid] = self.closest(pid, claimed) or measured
+                measurements[pid] = self.closest(pid, claimed) or self._unparsed(measured)
         return {pid: measurements[pid] for pid in self.problems}
 
     def _analytic_instead(
@@ -174,6 +174,10 @@ class StudentRun:
         other = self.find_by_behaviour(pid, callables, claimed)
         found = other.function is not None and not other.forbidden
         return other if found else forbidden
+
+    def _unparsed(self, missing: ProblemMeasurement) -> ProblemMeasurement:
+        names = self.problems[missing.problem_id].names
+        return replace(missing, unparsed=self.session.extraction.why_missing(names))
 
     def out_of_time(self) -> bool:
         return time.monotonic() > self.deadline

@@ -109,3 +109,15 @@ def test_a_notebook_for_another_assignment_is_told_so(grader: Grader, tmp_path: 
     assert result.notices == [
         "Nothing in this notebook matches rubric hw2: is it the right assignment?"
     ]
+
+
+def test_a_listed_name_in_a_cell_that_does_not_parse_is_named(
+    grader: Grader, tmp_path: Path
+) -> None:
+    broken = "def grad_v(U, V, Y, lambd):\n    return 2 * U.T @ (U @ V - Y) + lambd * V)\n"
+    found = graded(grader, tmp_path, "def grad_u(U, V, Y, lambd):\n" + RIGHT_U, broken)
+    assert found["p1_grad_v"].status == "missing"
+    assert found["p1_grad_v"].feedback == [
+        "Not graded: grad_v is defined in code cell 3, which has a syntax error at line 2 "
+        "(unmatched ')'), so nothing in that cell could be graded."
+    ]
