@@ -30,7 +30,8 @@ from grader.outputs import (
 )
 from grader.pipeline import Graded, Grader
 
-UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Letters and digits of every script stay (str.isalnum's \w), as do `.` and `-` inside a name.
+UNSAFE = re.compile(r"[^\w.-]+")
 TEMP_SUFFIX = ".tmp"
 
 
@@ -38,11 +39,18 @@ TEMP_SUFFIX = ".tmp"
 class Submission:
     path: Path
     student: str
+    stem: str = ""  # the result files' name; discover() sets it when two ids would share one
 
     @property
     def file_stem(self) -> str:
-        """The student id as a file name: `alice/hw2` -> `alice__hw2`."""
-        return "__".join(UNSAFE.sub("_", part) for part in self.student.split("/"))
+        """The student id as a file name: `alice/hw2` -> `alice__hw2`, `José Núñez/hw 2` ->
+        `José_Núñez__hw_2`; see `discover` for ids that would share one."""
+        return self.stem or safe_stem(self.student)
+
+
+def safe_stem(student: str) -> str:
+    parts = (UNSAFE.sub("_", part).lstrip(".") or "_" for part in student.split("/"))
+    return "__".join(parts)
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,8 @@ class Shard:
 
 def discover(paths: Iterable[Path]) -> list[Submission]:
     """Notebooks named directly keep their stem as id; those found in a folder, their path
-    relative to it. Checkpoints and hidden folders are skipped; duplicate ids are an error."""
+    relative to it. Checkpoints and hidden folders are skipped. One id from two paths (the same
+    notebook named twice, or `a/x.ipynb` given next to folder `a`'s `x`) is an error."""
     found: list[Submission] = []
     for path in paths:
         if path.is_dir():
@@ -78,8 +87,11 @@ def discover(paths: Iterable[Path]) -> list[Submission]:
             found.append(Submission(path, path.stem))
         else:
             raise UsageError(f"no such file or folder: {path}")
-    _refuse_duplicates(found)
-    return sorted(found, key=lambda submission: submission.student)
+    students = [submission.student for submission in found]
+    repeated = sorted({student for student in students if students.count(student) > 1})
+    if repeated:
+        raise UsageError(f"the same student id from two paths: {', '.join(repeated)}")
+    return sorted(_unique_stems(found), key=lambda submission: submission.student)
 
 
 def _notebooks_in(folder: Path) -> Iterator[Path]:
@@ -93,17 +105,21 @@ def _relative_id(notebook: Path, folder: Path) -> str:
     return notebook.relative_to(folder).with_suffix("").as_posix()
 
 
-def _refuse_duplicates(found: list[Submission]) -> None:
+def _unique_stems(found: list[Submission]) -> list[Submission]:
+    """Ids that would share a file name (`alice hw2` and `alice_hw2`) each get a suffix from a
+    hash of the id: stable from run to run, and no submission is ever refused over its name."""
     by_stem: dict[str, list[Submission]] = {}
     for submission in found:
-        by_stem.setdefault(submission.file_stem, []).append(submission)
-    clashes = {stem: group for stem, group in by_stem.items() if len(group) > 1}
-    if clashes:
-        described = "; ".join(
-            f"{stem}.json for " + " and ".join(str(s.path) for s in group)
-            for stem, group in clashes.items()
-        )
-        raise UsageError(f"submissions would share a result file: {described}")
+        by_stem.setdefault(submission.file_stem.casefold(), []).append(submission)
+    return [
+        replace(s, stem=f"{s.file_stem}-{_short_hash(s.student)}") if len(group) > 1 else s
+        for group in by_stem.values()
+        for s in group
+    ]
+
+
+def _short_hash(student: str) -> str:
+    return hashlib.sha256(student.encode()).hexdigest()[:8]
 
 
 def result_path(out: Path, submission: Submission) -> Path:

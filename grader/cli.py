@@ -2,8 +2,9 @@
 into messages and picks exit codes.
 
 Exit codes: 0 grading finished (whatever the scores), 1 the grader failed (for a batch: on at
-least one submission), 2 a usage or rubric error, 3 a protection named by --require is missing,
-4 a score below --fail-under, 130 interrupted (rerun the same command to resume).
+least one submission), 2 a usage or rubric error (nothing to grade or merge included), 3 a
+protection named by --require is missing, 4 a score below --fail-under (who is named), 130
+interrupted (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -123,7 +124,10 @@ def _names(text: str) -> frozenset[str]:
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -132,6 +136,9 @@ def _positive(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    # A grader started in the background inherits SIGINT ignored; Ctrl-C and `kill -INT` must
+    # still stop it cleanly (results so far kept).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     commands: dict[str, tuple[Callable[[], argparse.ArgumentParser], Command]] = {
         "merge": (build_merge_parser, merge_command),
         "check-rubric": (build_check_parser, check_rubric_command),
@@ -184,6 +191,9 @@ def grade_command(args: argparse.Namespace) -> int:
     from grader.outputs import OutputOptions
 
     submissions = discover(args.submissions)
+    if not submissions:
+        where = ", ".join(str(path) for path in args.submissions)
+        raise UsageError(f"no notebooks (*.ipynb) found under {where}")
     if args.shard:
         shard = Shard.parse(args.shard)
         submissions = [s for s in submissions if shard.contains(s.student)]
@@ -319,7 +329,10 @@ def _say_summaries_written(out: Path, results: list[GradeResult]) -> None:
 def _exit_code(results: list[GradeResult], fail_under: float | None) -> int:
     if any(result.status == "error" for result in results):
         return EXIT_GRADER_ERROR
-    if fail_under is not None and any(r.total < fail_under for r in results):
+    below = [r for r in results if fail_under is not None and r.total < fail_under]
+    if below:
+        names = ", ".join(f"{one_line(r.student)} ({r.total:g})" for r in below)
+        print(f"matgrade: below --fail-under {fail_under:g}: {names}", file=sys.stderr)
         return EXIT_FAIL_UNDER
     return EXIT_OK
 
@@ -329,6 +342,9 @@ def merge_command(args: argparse.Namespace) -> int:
     from grader.outputs import write_summaries
 
     results = merge_folders(args.folders, args.out)
+    if not results:
+        where = ", ".join(str(folder) for folder in args.folders)
+        raise UsageError(f"merge: no matgrade results (*.json) found in {where}")
     write_summaries(args.out, results)
     if results:
         _say_summaries_written(args.out, results)
@@ -379,8 +395,8 @@ def sandbox_warning(report: SandboxReport) -> str:
         for name, state in report.layers.items()
         if not state.startswith("active")
     ]
-    if not missing and not unavailable:
-        return ""
+    if not missing and (not unavailable or report.level == "full"):
+        return ""  # every probed attack was blocked: the layers are in the result for the record
     blocked = f"not blocked: {', '.join(missing)}; " if missing else ""
     return (
         f"sandbox level {report.level}: {blocked}"

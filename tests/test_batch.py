@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import signal
@@ -84,18 +85,26 @@ def test_discovery_ids_skip_checkpoints_and_hidden(classroom: Path) -> None:
     assert [s.file_stem for s in found][:2] == ["alice__hw2", "bob__hw2"]
 
 
-def test_duplicate_ids_are_refused_up_front(tmp_path: Path) -> None:
-    write_notebook(tmp_path / "a" / "b.ipynb", ANSWERS["right"])
-    write_notebook(tmp_path / "a__b.ipynb", ANSWERS["right"])
-    with pytest.raises(
-        UsageError,
-        match=r"^submissions would share a result file: a__b.json for .*/a/b.ipynb and .*/a__b.ipynb$",
-    ):
-        discover([tmp_path])
-
-
-def test_file_names_are_made_safe() -> None:
-    assert Submission(Path("x"), "Zoë Smith/hw 2").file_stem == "Zo_Smith__hw_2"
+@pytest.mark.parametrize(
+    ("names", "stems"),
+    [
+        pytest.param(["a/b", "a__b"], ["a__b-{a/b}", "a__b-{a__b}"], id="folder-and-file"),
+        pytest.param(["李", "王"], ["李", "王"], id="han-names-kept"),
+        pytest.param(["alice hw2", "alice_hw2"], ["alice_hw2-{alice hw2}", "alice_hw2-{alice_hw2}"], id="space-and-underscore"),
+        pytest.param(["José Núñez/hw 2 (final)"], ["José_Núñez__hw_2_final_"], id="accents-kept"),
+        pytest.param(["Alice", "alice"], ["Alice-{Alice}", "alice-{alice}"], id="case-insensitive-file-systems"),
+    ],
+)  # fmt: skip
+def test_every_submission_gets_a_file_name_of_its_own(
+    tmp_path: Path, names: list[str], stems: list[str]
+) -> None:
+    for name in names:
+        write_notebook(tmp_path / f"{name}.ipynb", ANSWERS["right"])
+    found = {s.student: s.file_stem for s in discover([tmp_path])}
+    short = {name: hashlib.sha256(name.encode()).hexdigest()[:8] for name in names}
+    assert [found[name] for name in names] == [
+        stem.replace("{" + name + "}", short[name]) for name, stem in zip(names, stems, strict=True)
+    ]
 
 
 @pytest.mark.parametrize("count", [1, 3, 7])
@@ -290,6 +299,7 @@ def test_single_notebook_gradescope_fail_under_and_step_summary(
                       "--format", "gradescope", "--fail-under", "2",
                       env={"GITHUB_STEP_SUMMARY": str(summary)})  # fmt: skip
     assert result.returncode == 4
+    assert result.stderr.endswith("matgrade: below --fail-under 2: student (1.5)\n")
     gradescope = json.loads((tmp_path / "o" / "results.json").read_text())
     assert gradescope["score"] == 1.5
     assert [(t["name"].split(":")[0], t["score"], t["max_score"], t["status"]) for t in gradescope["tests"]] == [

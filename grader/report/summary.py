@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import statistics
 from collections import Counter
 from pathlib import Path
 
@@ -62,8 +63,7 @@ def _overview(results: list[GradeResult]) -> str:
         if count:
             line += f", {count} {status}"
     if totals:
-        median = totals[len(totals) // 2]
-        line += f". Median total {median:g} of {graded[0].max_total:g}"
+        line += f". Median total {statistics.median(totals):.3g} of {graded[0].max_total:g}"
     return line + "."
 
 
@@ -142,7 +142,20 @@ def histogram_png(results: list[GradeResult], path: Path) -> None:
     axes.set_xlabel("total points")
     axes.set_ylabel("students")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_title(f"{len(graded)} graded submissions")
+    axes.set_title(_histogram_title(results))
     figure.tight_layout()
     figure.savefig(path, format="png")
     plt.close(figure)
+
+
+def _histogram_title(results: list[GradeResult]) -> str:
+    graded = [r for r in results if r.status == "graded"]
+    title = f"{results[0].assignment if results else 'matgrade'}: {len(graded)} graded"
+    if graded:
+        title += f", median {statistics.median(r.total for r in graded):.3g}"
+    others = [f"{n} {status}" for status in ("invalid", "error") if (n := _count(results, status))]
+    return title + ("; " + ", ".join(others) if others else "")
+
+
+def _count(results: list[GradeResult], status: str) -> int:
+    return sum(result.status == status for result in results)
