@@ -25,6 +25,7 @@ from grader.outputs import (
     OutputOptions,
     append_step_summary,
     load_results,
+    write_missing_files,
     write_student_files,
     write_summaries,
 )
@@ -126,7 +127,8 @@ def result_path(out: Path, submission: Submission) -> Path:
     return out / f"{submission.file_stem}.json"
 
 
-def is_up_to_date(out: Path, submission: Submission, rubric_sha256: str) -> bool:
+def is_up_to_date(out: Path, submission: Submission, grader: Grader) -> bool:
+    """Graded from this very notebook, with this rubric, reference, secret and grader version."""
     try:
         saved = json.loads(result_path(out, submission).read_text())
     except (OSError, ValueError):
@@ -135,7 +137,8 @@ def is_up_to_date(out: Path, submission: Submission, rubric_sha256: str) -> bool
         isinstance(saved, dict)
         and saved.get("status") in ("graded", "invalid")
         and saved.get("notebook_sha256") == submission_sha256(submission.path)
-        and saved.get("rubric_sha256") == rubric_sha256
+        and saved.get("rubric_sha256") == grader.rubric_sha256
+        and saved.get("secret_fingerprint") == grader.secret_fingerprint
         and saved.get("grader_version") == __version__
     )
 
@@ -176,8 +179,10 @@ def grade_submissions(
     every submission, those of earlier runs included."""
     out = outputs.out
     remove_stale_temporaries(out)
-    todo = [s for s in submissions if force or not is_up_to_date(out, s, grader.rubric_sha256)]
+    todo = [s for s in submissions if force or not is_up_to_date(out, s, grader)]
     events.started(len(todo), len(submissions) - len(todo))
+    for done_before in set(submissions) - set(todo):
+        write_missing_files(outputs, done_before.file_stem)
 
     def write(submission: Submission, result: GradeResult) -> None:
         write_student_files(outputs, submission.file_stem, result)

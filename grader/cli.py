@@ -339,15 +339,15 @@ def _exit_code(results: list[GradeResult], fail_under: float | None) -> int:
 
 def merge_command(args: argparse.Namespace) -> int:
     from grader.merge import merge_folders
-    from grader.outputs import write_summaries
+    from grader.outputs import append_step_summary, write_summaries
 
     results = merge_folders(args.folders, args.out)
     if not results:
         where = ", ".join(str(folder) for folder in args.folders)
         raise UsageError(f"merge: no matgrade results (*.json) found in {where}")
     write_summaries(args.out, results)
-    if results:
-        _say_summaries_written(args.out, results)
+    append_step_summary(results, single=False)
+    _say_summaries_written(args.out, results)
     return _exit_code(results, None)
 
 

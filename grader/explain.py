@@ -11,7 +11,7 @@ import numpy as np
 from grader.assignment import Problem
 from grader.digests import submission_key
 from grader.errors import UsageError
-from grader.inputs import make_case
+from grader.inputs import make_case, secret_fingerprint
 from grader.lanes import Lane
 from grader.messages import CallReply, CallRequest
 from grader.models import GradeResult
@@ -31,7 +31,7 @@ def explain(result_path: Path, options: GradeOptions | None) -> str:
         raise UsageError(f"{result_path}: not a matgrade result file") from error
     failing = [(p, i, c) for p in result.problems for i, c in enumerate(p.cases) if not c.passed]
     header = f"{result.student}: {result.total:g} / {result.max_total:g} ({result.submission})"
-    lines = [one_line(header)]
+    lines = [one_line(header), *_points_lost_without_a_case(result)]
     if not failing:
         return "\n".join([*lines, "No failing case."])
     if options is None:
@@ -40,13 +40,46 @@ def explain(result_path: Path, options: GradeOptions | None) -> str:
             lines.append(f"- {problem.id} [{case.family}] shape {case.shape}: {message}")
         lines.append("Run with --reveal to see the inputs, the output and the reference.")
         return "\n".join(lines)
-    return "\n".join(lines + _reveal(result, failing, options))
+    return "\n".join(lines + _reveal(result, result_path, failing, options))
 
 
-def _reveal(result: Any, failing: list[Any], options: GradeOptions) -> list[str]:
-    notebook = Path(result.submission)
-    if submission_sha256(notebook) != result.notebook_sha256:
-        raise UsageError(f"{notebook}: not the notebook that was graded (its SHA-256 changed)")
+def _points_lost_without_a_case(result: GradeResult) -> list[str]:
+    """Problems that lost points with no case to show: not found, forbidden, not reached,
+    or right but slow."""
+    return [
+        one_line(
+            f"- {p.id}: {p.status}, {p.score:g} / {p.max_score:g}"
+            + (f": {p.feedback[0]}" if p.feedback else "")
+        )
+        for p in result.problems
+        if p.score < p.max_score and all(case.passed for case in p.cases)
+    ]
+
+
+def _graded_notebook(result: GradeResult, result_path: Path) -> Path:
+    """The notebook as recorded (relative to where matgrade ran), else found relative to the
+    result file (matgrade-results/ sits next to where it ran), with the graded SHA-256."""
+    recorded = Path(result.submission)
+    places = [recorded, result_path.parent.parent / recorded, result_path.parent / recorded.name]
+    for place in places:
+        if submission_sha256(place) == result.notebook_sha256:
+            return place
+    tried = ", ".join(str(place) for place in dict.fromkeys(places))
+    raise UsageError(f"the graded notebook was not found (or has changed since) at: {tried}")
+
+
+def _reveal(
+    result: GradeResult, result_path: Path, failing: list[Any], options: GradeOptions
+) -> list[str]:
+    if result.secret_fingerprint and secret_fingerprint(options.secret.key) != (
+        result.secret_fingerprint
+    ):
+        raise UsageError(
+            "--reveal needs the secret this result was graded with (MATGRADE_SECRET or "
+            "--secret-file): the one given is another, so the inputs shown would not be the "
+            "graded ones"
+        )
+    notebook = _graded_notebook(result, result_path)
     grader = Grader(options)
     key = submission_key(result.student, result.notebook_sha256)
     extraction = extract(code_cells(read_notebook(notebook)))

@@ -58,6 +58,13 @@ def load_secret(secret_file: Path | None) -> Secret:
     return Secret(PUBLIC_SECRET, hidden=False)
 
 
+def secret_fingerprint(secret: bytes) -> str:
+    """Tells whether two runs used the same secret, and nothing usable about it: a slow key
+    derivation (PBKDF2, 200,000 rounds), so guessing a weak secret from it costs that per guess."""
+    derived = hashlib.pbkdf2_hmac("sha256", secret, b"matgrade secret fingerprint", 200_000)
+    return derived[:8].hex()
+
+
 def case_seed(secret: bytes, *parts: str | int) -> int:
     message = "\x1f".join(str(part) for part in parts).encode()
     digest = hmac.new(secret, message, hashlib.sha256).digest()

@@ -6,13 +6,13 @@ since a summary mixing them would compare grades that are not comparable.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from grader.errors import UsageError
 from grader.models import GradeResult
+from grader.report import write_atomic
 
 
 def merge_folders(folders: list[Path], out: Path) -> list[GradeResult]:
@@ -38,10 +38,19 @@ def merge_folders(folders: list[Path], out: Path) -> list[GradeResult]:
         raise UsageError(f"merge: results of different rubric or grader versions: {described}")
     out.mkdir(parents=True, exist_ok=True)
     for path in found.values():
-        for sibling in (path, path.with_suffix(".md")):
-            if sibling.exists() and sibling.parent.resolve() != out.resolve():
-                shutil.copyfile(sibling, out / sibling.name)
+        _copy_student_files(path, out)
     return sorted(results, key=lambda result: result.student)
+
+
+def _copy_student_files(result: Path, out: Path) -> None:
+    """Every file a grading run writes per student: the result, the Markdown and HTML feedback,
+    the Gradescope export."""
+    siblings = [result, result.with_suffix(".md"), result.with_suffix(".html")]
+    siblings.append(result.parent / "gradescope" / result.name)
+    for sibling in siblings:
+        target = out / sibling.relative_to(result.parent)
+        if sibling.is_file() and sibling.resolve() != target.resolve():
+            write_atomic(target, sibling.read_bytes())
 
 
 def _read(path: Path) -> GradeResult | None:

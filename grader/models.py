@@ -141,6 +141,11 @@ class GradeResult(_Model):
     inputs_hidden: bool = Field(
         default=True, description="False when inputs came from the public default secret."
     )
+    secret_fingerprint: str = Field(
+        default="",
+        description="Identifies the secret the inputs came from (a slow one-way derivation, never "
+        "the secret): a run with another secret regrades, and explain --reveal refuses one.",
+    )
     device: str = "cpu"
     sandbox: SandboxReport | None = None
     elapsed_s: float = 0.0

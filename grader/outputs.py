@@ -4,7 +4,7 @@ Gradescope files, the class summaries, and GitHub Actions' step summary."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +30,37 @@ class OutputOptions:
     single: bool = False
 
 
-def write_student_files(options: OutputOptions, stem: str, result: GradeResult) -> None:
+Render = Callable[[GradeResult], str]
+
+
+def student_files(options: OutputOptions, stem: str) -> dict[Path, Render]:
+    """Each file written per student, and how it is rendered from the result."""
     out = options.out
-    write_atomic(out / f"{stem}.json", result_json(result))
-    write_atomic(out / f"{stem}.md", feedback_markdown(result))
+    files: dict[Path, Render] = {
+        out / f"{stem}.json": result_json,
+        out / f"{stem}.md": feedback_markdown,
+    }
     if options.html:
-        write_atomic(out / f"{stem}.html", feedback_html(result))
+        files[out / f"{stem}.html"] = feedback_html
     if options.gradescope:
         target = out / "results.json" if options.single else out / "gradescope" / f"{stem}.json"
-        write_atomic(target, gradescope_json(result))
+        files[target] = gradescope_json
+    return files
+
+
+def write_student_files(options: OutputOptions, stem: str, result: GradeResult) -> None:
+    for path, render in student_files(options, stem).items():
+        write_atomic(path, render(result))
+
+
+def write_missing_files(options: OutputOptions, stem: str) -> None:
+    """For a result graded earlier: the files asked for now that it lacks (`--html` added on a
+    rerun, say), rendered from the stored result without grading again."""
+    missing = {p: r for p, r in student_files(options, stem).items() if not p.exists()}
+    if missing:
+        (stored,) = load_results([options.out / f"{stem}.json"])
+        for path, render in missing.items():
+            write_atomic(path, render(stored))
 
 
 def load_results(paths: Iterable[Path]) -> list[GradeResult]:

@@ -20,7 +20,7 @@ from grader.consistency import check_consistency
 from grader.digests import rubric_digest, submission_key
 from grader.errors import InvalidNotebook, LoadFailed, RubricError
 from grader.events import Listener, ignore, phase
-from grader.inputs import Secret
+from grader.inputs import Secret, secret_fingerprint
 from grader.jax_runtime import GRADER_CACHE, cache_root, configure_jax
 from grader.lanes import Lane
 from grader.measurement import CallFailure, CaseOutcome, ProblemMeasurement
@@ -86,6 +86,7 @@ class Grader:
         self.worker_config = worker_config_for(self.rubric, options.device, confinement, hidden)
         self.control = RunControl(one_gate=options.device != "cpu")
         self.rubric_sha256 = rubric_digest(self.rubric)
+        self.secret_fingerprint = secret_fingerprint(options.secret.key)
         self.sandbox = verify_sandbox(self.worker_config, options.required)
         cache = warm_worker_cache(self.rubric, options.device, confinement)
         if cache is not None:
@@ -245,6 +246,7 @@ class Grader:
             notices=[self._wrong_assignment()] if nothing_matched else [],
             extraction=notes,
             inputs_hidden=self.options.secret.hidden,
+            secret_fingerprint=self.secret_fingerprint,
             device=self.device,
             sandbox=self.sandbox,
             elapsed_s=round(time.monotonic() - started, 3),

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from grader.batch import BatchEvents, Shard, Submission, discover, grade_all
 from grader.cli import build_merge_parser, build_parser
 from grader.errors import UsageError
 from grader.pipeline import Graded
+from grader.report.files import UMASK
 from grader.sandbox import processes_with
 from grader.sandbox.process import SCRATCH_PREFIX
 
@@ -253,6 +255,42 @@ def workers_started_by(grader_pid: int) -> list[int]:
             return mark
 
     return [pid for pid in processes_with("grader.worker") if mark in folder(pid)]
+
+
+def test_a_rerun_renders_newly_asked_outputs_and_merge_carries_them(
+    classroom: Path, rubric: Path, full_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "again"
+    shutil.copytree(full_run, out)
+    before = {p.name: p.read_bytes() for p in out.glob("*.json")}
+    result = matgrade(str(classroom), "--rubric", str(rubric), "--out", str(out), "--html",
+                      "--format", "gradescope")  # fmt: skip
+    assert (
+        result.stdout.splitlines()[0]
+        == "matgrade: 6 results are up to date (use --force to regrade)"
+    )
+    assert {p.name: p.read_bytes() for p in out.glob("*.json")} == before  # nothing regraded
+    stems = [p.stem for p in out.glob("*.json")]
+    assert sorted(p.stem for p in out.glob("*.html")) == sorted(stems)
+    assert sorted(p.stem for p in (out / "gradescope").glob("*.json")) == sorted(stems)
+    assert {oct(p.stat().st_mode & 0o777) for p in out.glob("*.*")} == {oct(0o666 & ~UMASK)}
+    merged = tmp_path / "merged"
+    assert matgrade("merge", str(out), "--out", str(merged)).returncode == 0
+    assert sorted(p.stem for p in merged.glob("*.html")) == sorted(stems)
+    assert sorted(p.stem for p in (merged / "gradescope").glob("*.json")) == sorted(stems)
+
+
+def test_another_secret_regrades_everyone(
+    classroom: Path, rubric: Path, full_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "other-secret"
+    shutil.copytree(full_run, out)
+    result = run_matgrade(str(classroom), "--rubric", str(rubric), "--out", str(out),
+                          cwd=Path.cwd(), secret="another-class-secret")  # fmt: skip
+    assert result.returncode == 0 and "up to date" not in result.stdout
+    fingerprints = {json.loads(p.read_text())["secret_fingerprint"] for p in out.glob("*.json")}
+    original = {json.loads(p.read_text())["secret_fingerprint"] for p in full_run.glob("*.json")}
+    assert len(fingerprints) == len(original) == 1 and fingerprints != original
 
 
 def test_sharding_three_ways_and_merging_equals_one_run(

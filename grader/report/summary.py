@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from grader.models import GradeResult
+from grader.report.files import write_atomic
 from grader.report.text import csv_cell, markdown_text
 
 COMMON_FAILURES_SHOWN = 5
@@ -144,8 +145,10 @@ def histogram_png(results: list[GradeResult], path: Path) -> None:
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(_histogram_title(results))
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    image = io.BytesIO()
+    figure.savefig(image, format="png")
     plt.close(figure)
+    write_atomic(path, image.getvalue())
 
 
 def _histogram_title(results: list[GradeResult]) -> str:
