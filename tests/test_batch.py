@@ -242,6 +242,29 @@ def test_sigkill_midway_then_rerun_completes_exactly_once(
     assert list(Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}{process.pid}-*")) == []
 
 
+def test_ctrl_c_stops_a_grader_started_in_the_background_without_tracebacks(
+    classroom: Path, rubric: Path, tmp_path: Path
+) -> None:
+    """A shell starts background jobs with SIGINT ignored; Ctrl-C (or `kill -INT`) reaches the
+    grader and its timer processes, the whole process group."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader.cli", str(classroom), "-j", "1", "--rubric",
+               str(rubric), "--out", str(out)]  # fmt: skip
+    process = subprocess.Popen(
+        command, env={**os.environ, "MATGRADE_SECRET": "class-secret"}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(out.glob("*.json")):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stderr.rstrip().endswith("run the same command again to grade the rest")
+
+
 def workers_started_by(grader_pid: int) -> list[int]:
     """Live workers of one grader, known by their working folder, which carries its pid: other
     matgrade runs on the machine are not this test's business. A worker whose folder cannot be
