@@ -30,6 +30,11 @@ CHECK_SECRET = b"matgrade-check-rubric"
 TIMING_RUNS = 5
 CALLS_PER_RUN = 20  # on each side; a run's ratio is of the fastest calls, as in a grading round
 FLAKY_SPREAD = 2.5  # max/min of the repeated ratios
+# Correct vectorised answers written differently from the reference (an extra product, a
+# transpose, a helper) cost more operations, and at small timing sizes each operation is mostly
+# dispatch: an instructor's trial saw one at 31.6x where the reference earned full points. A
+# curve with less than this headroom over the reference's own ratio is reported.
+SPEED_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,13 @@ def _check_speed(reference: ReferenceSide, problem: Problem, rubric: ProblemRubr
     if spread > FLAKY_SPREAD:
         flaky = ": flaky (a larger timing size steadies it)"
         return Finding(problem.id, True, text + flaky, warning=True)
+    if ratio * SPEED_MARGIN > rubric.speed.full_at:
+        tight = (
+            f": within {SPEED_MARGIN:g}x of full_at {rubric.speed.full_at:g}, so a correct "
+            "vectorised answer written with a few more operations may miss full points; raise "
+            f"speed.full_at to {ratio * SPEED_MARGIN:.3g} or time at a larger size"
+        )
+        return Finding(problem.id, True, text + tight, warning=True)
     return Finding(problem.id, True, text)
 
 

@@ -136,3 +136,19 @@ def test_the_class_summary_lists_timings_to_review() -> None:
     )  # fmt: skip
     text = summary_markdown([result, result.model_copy(update={"student": "bob", "problems": []})])
     assert "| ada | p | 8x | 3 | 0.25 |" in text and "| bob | p |" not in text
+
+
+@pytest.mark.parametrize(
+    ("ratio", "advice"),
+    [
+        pytest.param(1.5, None, id="full-points"),
+        pytest.param(4.0, "fewer, larger array operations", id="vectorised-but-doing-more-work"),
+        pytest.param(8.0, "avoid Python loops over entries", id="loop-like"),
+    ],
+)
+def test_speed_advice_fits_how_slow_the_answer_is(ratio: float, advice: str | None) -> None:
+    timing = TimingOutcome(ratio * 1e-3, 1e-3, {"n": 2}, 5)
+    measured = ProblemMeasurement("p", "f", "name", tuple(ALL_PASS), timing)
+    line = score_problem(RUBRIC, measured, PROBLEM).feedback[-1]
+    assert ("Full speed points need" in line) == (advice is not None)
+    assert advice is None or advice in line
