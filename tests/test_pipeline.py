@@ -13,6 +13,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from grader.events import Event, PhaseEvent, TimingEvent
 from grader.lanes import Lane
 from grader.messages import LoadReply
+from grader.models import GradeResult
 from grader.notebook import extract
 from grader.pipeline import GradeOptions, Grader
 from grader.sandbox import WorkerConfig
@@ -32,23 +33,29 @@ def test_only_names_the_grader_extracted_are_candidates() -> None:
     assert session.callables() == {"grad_eigsum": (1, 1)}
 
 
-@pytest.mark.slow
-def test_a_grading_reports_its_phases_and_timing_attempts(tmp_path: Path) -> None:
+def grade_eye_timed(tmp_path: Path, curve: dict[str, float]) -> tuple[GradeResult, list[Event]]:
+    """The identity answer graded with eigsum's speed scored on `curve`, and what it reported."""
     notebook = tmp_path / "eye.ipynb"
     nbformat.write(new_notebook(cells=[new_code_cell(ANSWER)]), notebook)
 
     def timed_eigsum(data: dict[str, object]) -> None:
         problem = data["problems"]["p2_grad_eigsum"]  # type: ignore[index]
         problem["points"]["speed"] = 0.5
-        problem["speed"] = {"full_at": 1e6, "zero_at": 1e7}  # never at stake: no late timing
+        problem["speed"] = curve
 
     rubric = rubric_variant(tmp_path, "eye.yaml", problems=["p2_grad_eigsum"], edit=timed_eigsum)
     events: list[Event] = []
     grader = Grader(GradeOptions(rubric, TEST_SECRET, listener=events.append))
     try:
-        result = grader.grade(notebook)
+        return grader.grade(notebook), events
     finally:
         grader.close()
+
+
+@pytest.mark.slow
+def test_a_grading_reports_its_phases_and_timing_attempts(tmp_path: Path) -> None:
+    # Never at stake: no late timing.
+    result, events = grade_eye_timed(tmp_path, {"full_at": 1e6, "zero_at": 1e7})
     assert result.problems[0].status == "passed"
     phases = [(e.phase, e.problem) for e in events if isinstance(e, PhaseEvent)]
     assert phases[0] == ("checks", None) and phases[-1] == ("grading", None)
@@ -60,23 +67,7 @@ def test_a_grading_reports_its_phases_and_timing_attempts(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_an_answer_with_speed_points_at_stake_is_timed_once_more_late(tmp_path: Path) -> None:
-    notebook = tmp_path / "eye.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell(ANSWER)]), notebook)
-
-    def every_ratio_on_the_slope(data: dict[str, object]) -> None:
-        problem = data["problems"]["p2_grad_eigsum"]  # type: ignore[index]
-        problem["points"]["speed"] = 0.5
-        problem["speed"] = {"full_at": 1e-6, "zero_at": 1e6}
-
-    rubric = rubric_variant(
-        tmp_path, "slope.yaml", problems=["p2_grad_eigsum"], edit=every_ratio_on_the_slope
-    )
-    events: list[Event] = []
-    grader = Grader(GradeOptions(rubric, TEST_SECRET, listener=events.append))
-    try:
-        result = grader.grade(notebook)
-    finally:
-        grader.close()
+    result, events = grade_eye_timed(tmp_path, {"full_at": 1e-6, "zero_at": 1e6})
     phases = [(e.phase, e.problem) for e in events if isinstance(e, PhaseEvent)]
     assert phases[-1] == ("late timing", None)
     attempts = [e.attempt for e in events if isinstance(e, TimingEvent)]
