@@ -272,9 +272,7 @@ def _events(args: argparse.Namespace, single: bool) -> BatchEvents:
             print(summary_table(result))
             print(f"  -> {args.out / submission.file_stem}.json, .md ({result.elapsed_s:.1f} s)")
         elif submission not in provisional:
-            progress[0](
-                f"{one_line(result.student)}: {result.total:g}/{result.max_total:g} {result.status}"
-            )
+            progress[0](f"{_score_line(result)} {result.status}")
 
     provisional: set[Submission] = set()
 

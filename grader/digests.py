@@ -1,9 +1,9 @@
-"""Digests that key results and hidden inputs: of the rubric, of a notebook, of a submission."""
+"""Digests that key results and hidden inputs: of the rubric and reference, of a submission
+(the notebook's own digest is notebook.submission_sha256, of the bytes as read for grading)."""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from grader.rubric import LoadedRubric
 
@@ -19,10 +19,3 @@ def submission_key(student: str, notebook_sha256: str) -> str:
     """What hidden inputs derive from besides the secret: the student and this exact notebook,
     so answers a student printed once and pasted into a resubmission meet new inputs."""
     return f"{student}\x1f{notebook_sha256}"
-
-
-def file_sha256(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return ""

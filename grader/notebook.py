@@ -121,7 +121,7 @@ def parse_notebook(data: bytes) -> nbformat.NotebookNode:
     """A notebook from its bytes; errors say what is wrong in words, never quoting content."""
     try:
         text = data.decode("utf-8")
-        json.loads(text)
+        json.loads(text)  # for an error that says where, not nbformat's that quotes the text
     except UnicodeDecodeError as error:
         raise InvalidNotebook("not a Jupyter notebook: the file is not UTF-8 text") from error
     except json.JSONDecodeError as error:

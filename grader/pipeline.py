@@ -29,7 +29,6 @@ from grader.notebook import (
     code_cells,
     extract,
     parse_notebook,
-    read_notebook,
     read_submission,
     submission_sha256,
 )
@@ -40,7 +39,7 @@ from grader.sandbox import remove_stale_scratch
 from grader.sandbox.layers import detect as detect_layers
 from grader.scoring import score_problem
 from grader.session import RunControl, WorkerSession
-from grader.speed import due_late_retime
+from grader.speed import at_stake
 from grader.student_run import RunContext, StudentRun, extraction_notes
 from grader.trusted_timer import TrustedTimer
 
@@ -133,12 +132,13 @@ class Grader:
         # Extracted on the lane's core: parsing a huge notebook takes CPU from this grading,
         # not from another lane's timing.
         with self.control.lanes.take() as lane:
+            sha256 = ""
             try:
                 data = read_submission(notebook)
                 sha256 = hashlib.sha256(data).hexdigest()
                 extraction = extract(code_cells(parse_notebook(data)))
             except InvalidNotebook as error:
-                result = self._result(notebook, student, [], [], started, errors=[str(error)])
+                result = self._result(notebook, sha256, student, [], [], started, [str(error)])
                 return Graded(result, {})
             session = WorkerSession(self.worker_config, extraction, self.control, lane)
             try:
@@ -158,24 +158,30 @@ class Grader:
             results = [self._not_run(pid, errors[0]) for pid in self.rubric.rubric.problems]
         else:
             results = self._scored(measurements)
-        result = self._result(notebook, student, results, notes, started, errors=errors)
+        result = self._result(notebook, sha256, student, results, notes, started, errors)
         return Graded(result, measurements)
 
     def late_retimes(self, graded: Graded) -> list[str]:
         """The problems whose answers `retime_late` would time again."""
         problems = self.rubric.rubric.problems
         measured = graded.measurements
-        return [pid for pid, m in measured.items() if due_late_retime(m.timing, problems[pid])]
+        return [pid for pid, m in measured.items() if at_stake(m.timing, problems[pid])]
 
     def retime_late(self, notebook: Path, graded: Graded) -> Graded:
         """Time the answers still at stake once more in a fresh worker, keep the best attempt
         and rescore. A notebook changed or no longer loading since keeps its result."""
         due = self.late_retimes(graded)
         result = graded.result
-        if not due or submission_sha256(notebook) != result.notebook_sha256:
+        if not due:
+            return graded
+        try:
+            data = read_submission(notebook)
+        except InvalidNotebook:
+            return graded
+        if hashlib.sha256(data).hexdigest() != result.notebook_sha256:
             return graded
         with self.control.lanes.take() as lane:
-            extraction = extract(code_cells(read_notebook(notebook)))
+            extraction = extract(code_cells(parse_notebook(data)))
             session = WorkerSession(self.worker_config, extraction, self.control, lane)
             measurements = dict(graded.measurements)
             try:
@@ -202,7 +208,8 @@ class Grader:
 
     def error_result(self, notebook: Path, student: str, error: BaseException) -> GradeResult:
         """A grader failure on one submission, recorded as that submission's result."""
-        result = self._result(notebook, student, [], [], time.monotonic(), errors=[])
+        sha256 = submission_sha256(notebook)
+        result = self._result(notebook, sha256, student, [], [], time.monotonic(), [])
         frames = traceback.extract_tb(error.__traceback__)
         where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
         message = f"grader error: {type(error).__name__}: {error}{where}"
@@ -222,6 +229,7 @@ class Grader:
     def _result(
         self,
         notebook: Path,
+        notebook_sha256: str,
         student: str,
         problems: list[ProblemResult],
         notes: list[ExtractionNote],
@@ -233,7 +241,7 @@ class Grader:
         return GradeResult(
             grader_version=__version__,
             submission=str(notebook),
-            notebook_sha256=submission_sha256(notebook),
+            notebook_sha256=notebook_sha256,
             rubric_sha256=self.rubric_sha256,
             student=student,
             assignment=self.rubric.rubric.assignment,

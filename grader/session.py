@@ -127,8 +127,9 @@ class WorkerSession:
         keep the worker at that limit, and the next problem's honest code could not start its
         threads: end them all with the worker; the next request starts a fresh one."""
         worker = self.worker
-        live = worker is not None and self.loaded and worker.alive()
-        if live and worker.processes() > self._processes_loaded:  # type: ignore[union-attr]
+        if worker is None or not self.loaded or not worker.alive():
+            return
+        if worker.processes() > self._processes_loaded:
             self.drop_worker()
 
     def drop_worker(self) -> None:

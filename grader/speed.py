@@ -193,7 +193,7 @@ def _outcome(
 # an attempt is settled. A disturbance only ever adds time, so a ratio inside full points stays
 # there, and one past zero_at by more than AT_STAKE_SLACK, a disturbance larger than any seen,
 # stays past it. At the end of the batch every answer still at stake is timed once more (see
-# due_late_retime): a spell can outlast one notebook's attempts, rarely the whole batch.
+# at_stake): a spell can outlast one notebook's attempts, rarely the whole batch.
 RETIMES = 2
 AT_STAKE_SLACK = 2.0
 AT_STAKE_ATTEMPTS = 2
@@ -217,7 +217,8 @@ def better_timing(kept: TimingOutcome | None, new: TimingOutcome) -> TimingOutco
 
 
 def at_stake(timing: TimingOutcome | None, rubric: ProblemRubric) -> bool:
-    """Its speed points could differ had the machine been quiet."""
+    """Its speed points could differ had the machine been quiet: such an answer is also timed
+    once more at the end of the batch."""
     curve = rubric.speed
     if timing is None or timing.flagged or rubric.points.speed <= 0:
         return False
@@ -230,11 +231,6 @@ def worth_retiming(timing: TimingOutcome | None, rubric: ProblemRubric) -> bool:
     if timing is None or not at_stake(timing, rubric):
         return False
     return not timing.settled or timing.attempts < AT_STAKE_ATTEMPTS
-
-
-def due_late_retime(timing: TimingOutcome | None, rubric: ProblemRubric) -> bool:
-    """Timed once more at the end of the batch: still at stake after its notebook's attempts."""
-    return at_stake(timing, rubric)
 
 
 def with_review(timing: TimingOutcome | None) -> TimingOutcome | None:

@@ -14,8 +14,8 @@ from grader.speed import (
     UNCONFIRMED,
     BaselineTimes,
     StudentCalls,
+    at_stake,
     better_timing,
-    due_late_retime,
     measure_speed,
     with_review,
     worth_retiming,
@@ -223,7 +223,7 @@ def test_only_timings_with_points_at_stake_are_timed_again(
     timing: TimingOutcome | None, again: bool, late: bool
 ) -> None:
     assert worth_retiming(timing, RUBRIC) == again
-    assert due_late_retime(timing, RUBRIC) == late
+    assert at_stake(timing, RUBRIC) == late
 
 
 @pytest.mark.parametrize(

@@ -60,8 +60,7 @@ def _overview(results: list[GradeResult]) -> str:
     totals = sorted(r.total for r in graded)
     line = f"{len(results)} submissions: {len(graded)} graded"
     for status in ("invalid", "error"):
-        count = sum(r.status == status for r in results)
-        if count:
+        if count := _count(results, status):
             line += f", {count} {status}"
     if totals:
         line += f". Median total {statistics.median(totals):.3g} of {graded[0].max_total:g}"
