@@ -24,6 +24,9 @@ from grader.reference_side import ReferenceSide
 from grader.rubric import ProblemRubric, load_rubric
 from grader.scoring import speed_fraction
 from grader.speed import sizes_text
+from grader.written.check import WrittenCase, judge
+from grader.written.find import Candidate, Located, Statement
+from grader.written.target import rubric_definitions
 
 CHECK_SECRET = b"matgrade-check-rubric"
 TIMING_RUNS = 5
@@ -132,9 +135,53 @@ def _check_problem(
         findings.append(
             Finding(problem.id, True, "wrong variants fail (scaled, float32, known mistakes)")
         )
+    findings += _check_written(reference, problem, rubric)
     if rubric.timing is not None:
         findings.append(_check_speed(reference, problem, rubric))
     return findings
+
+
+def _check_written(
+    reference: ReferenceSide, problem: Problem, rubric: ProblemRubric
+) -> list[Finding]:
+    """Each reference formula of the rubric's `written` section, read as a student's would
+    be, must agree with the closed form: this checks the symbol bindings and conventions."""
+    written = rubric.written
+    if not written.check:
+        return []
+    if not written.reference:
+        if written.points > 0:
+            return [Finding(problem.id, True, "written.points without a written.reference "
+                            "formula to check the symbol bindings with", warning=True)]  # fmt: skip
+        return []
+    cases = [
+        WrittenCase(case, reference.expected(problem, case.args))
+        for family in rubric.cases
+        for case in (
+            make_case(CHECK_SECRET, "check", problem, family, index)
+            for index in range(family.count)
+        )
+    ]
+    return [_written_finding(problem, rubric, formula, cases) for formula in written.reference]
+
+
+def _written_finding(
+    problem: Problem, rubric: ProblemRubric, formula: str, cases: list[WrittenCase]
+) -> Finding:
+    candidate = Candidate(Statement(0, (formula,), boxed=False), formula, claimed=True)
+    located = Located((candidate,), rubric_definitions(rubric.written))
+    verdict = judge(located, problem, rubric.written, cases)
+    shown = verdict.formula or formula
+    if verdict.status == "agrees":
+        error = verdict.rel_error or 0.0
+        return Finding(problem.id, True, f"written formula {shown} agrees (max error {error:.1e})")
+    why = verdict.detail or f"it differs by {verdict.rel_error:.1e}"
+    return Finding(
+        problem.id,
+        False,
+        f"written formula {shown} does not evaluate to the closed form: {why}; check "
+        "written.symbols, written.rows and the formula",
+    )
 
 
 def _never_diagnosed(problem_id: str, mistake: str) -> Finding:

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--force", action="store_true", help="regrade students whose results are up to date")
     add("--shard", metavar="K/N", help="grade only shard K of N (by a hash of the student id)")
     add("--html", action="store_true", help="also write the feedback as STUDENT.html")
+    add("--feedback-notebook", action="store_true",
+        help="also write the student's notebook with the feedback in it, as "
+        "STUDENT.feedback.ipynb and STUDENT.feedback.html (never executed)")  # fmt: skip
     add("--format", choices=("json", "gradescope"), default="json",
         help="also write Gradescope's results.json (default: JSON and Markdown only)")  # fmt: skip
     add("--fail-under", type=float, metavar="SCORE",
@@ -201,7 +204,9 @@ def grade_command(args: argparse.Namespace) -> int:
     grader = _make_grader(args)
     # Resuming is for batches; one notebook named on its own is always graded.
     single = len(args.submissions) == 1 and args.submissions[0].is_file()
-    outputs = OutputOptions(args.out, args.html, args.format == "gradescope", single)
+    outputs = OutputOptions(
+        args.out, args.html, args.format == "gradescope", single, args.feedback_notebook
+    )
     try:
         results = grade_submissions(
             grader, submissions, args.jobs, outputs, args.force or single, _events(args, single)

@@ -44,8 +44,9 @@ def merge_folders(folders: list[Path], out: Path) -> list[GradeResult]:
 
 def _copy_student_files(result: Path, out: Path) -> None:
     """Every file a grading run writes per student: the result, the Markdown and HTML feedback,
-    the Gradescope export."""
+    the feedback notebook, the Gradescope export."""
     siblings = [result, result.with_suffix(".md"), result.with_suffix(".html")]
+    siblings += [result.with_suffix(".feedback.ipynb"), result.with_suffix(".feedback.html")]
     siblings.append(result.parent / "gradescope" / result.name)
     for sibling in siblings:
         target = out / sibling.relative_to(result.parent)

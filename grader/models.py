@@ -72,6 +72,38 @@ class Timing(_Model):
     )
 
 
+WrittenStatus = Literal["agrees", "disagrees", "not_checked", "not_found"]
+
+
+class WrittenAnswer(_Model):
+    """The final formula of the written derivation, found in the notebook's Markdown, parsed
+    (never run) and evaluated on the same hidden inputs as the code."""
+
+    status: WrittenStatus = Field(
+        description="agrees / disagrees with the reference; not_checked: found but outside what "
+        "matgrade reads or binds (see detail); not_found: no final formula for this problem."
+    )
+    formula: str = Field(default="", description="The formula as found (LaTeX), shortened.")
+    cell: int | None = Field(
+        default=None, description="Index (0-based, among all cells) of its Markdown cell."
+    )
+    rel_error: float | None = Field(
+        default=None, description="Largest ||formula - reference||_F / ||reference||_F."
+    )
+    diagnosis: list[str] = Field(
+        default_factory=list,
+        description="Recognised mistakes: transposed, factor:c, symbol_transposed:V, "
+        "term_factor:c, extra_term, shapes, mistake:<name>.",
+    )
+    detail: str = Field(default="", description="Why it was not checked, or what is wrong.")
+    score: float = 0.0
+    max_score: float = 0.0
+    review: bool = Field(
+        default=False,
+        description="Its points await the instructor: the formula could not be checked.",
+    )
+
+
 class ProblemResult(_Model):
     id: str
     title: str = ""
@@ -87,6 +119,13 @@ class ProblemResult(_Model):
     timing: Timing | None = None
     feedback: list[str] = Field(default_factory=list)
     output: str = Field(default="", description="Student's printed output, truncated.")
+    cell: int | None = Field(
+        default=None,
+        description="Index (0-based, among all cells) of the cell defining the graded function.",
+    )
+    written: WrittenAnswer | None = Field(
+        default=None, description="The written formula's check; null when the rubric skips it."
+    )
 
 
 class ExtractionNote(_Model):

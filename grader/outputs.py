@@ -3,12 +3,15 @@ Gradescope files, the class summaries, and GitHub Actions' step summary."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.errors import InvalidNotebook
 from grader.models import GradeResult
+from grader.notebook import parse_notebook, read_submission
 from grader.report import (
     feedback_html,
     feedback_markdown,
@@ -19,6 +22,7 @@ from grader.report import (
     summary_markdown,
     write_atomic,
 )
+from grader.report.notebook import feedback_notebook, notebook_html, notebook_json
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class OutputOptions:
     gradescope: bool = False
     # One notebook named on its own: Gradescope's results.json goes at the top of `out`.
     single: bool = False
+    feedback_notebook: bool = False
 
 
 Render = Callable[[GradeResult], str]
@@ -51,16 +56,45 @@ def student_files(options: OutputOptions, stem: str) -> dict[Path, Render]:
 def write_student_files(options: OutputOptions, stem: str, result: GradeResult) -> None:
     for path, render in student_files(options, stem).items():
         write_atomic(path, render(result))
+    if options.feedback_notebook:
+        write_feedback_notebook(options.out, stem, result)
+
+
+def feedback_notebook_paths(out: Path, stem: str) -> tuple[Path, Path]:
+    return out / f"{stem}.feedback.ipynb", out / f"{stem}.feedback.html"
+
+
+def write_feedback_notebook(out: Path, stem: str, result: GradeResult) -> bool:
+    """The student's notebook with the feedback in it, and its HTML; False (nothing written)
+    when the notebook no longer is what was graded or could not be graded at all."""
+    if result.status != "graded":
+        return False
+    try:
+        data = read_submission(Path(result.submission))
+    except InvalidNotebook:
+        return False
+    if hashlib.sha256(data).hexdigest() != result.notebook_sha256:
+        return False
+    notebook = feedback_notebook(parse_notebook(data), result)
+    ipynb, page = feedback_notebook_paths(out, stem)
+    write_atomic(ipynb, notebook_json(notebook))
+    write_atomic(page, notebook_html(notebook))
+    return True
 
 
 def write_missing_files(options: OutputOptions, stem: str) -> None:
     """For a result graded earlier: the files asked for now that it lacks (`--html` added on a
     rerun, say), rendered from the stored result without grading again."""
     missing = {p: r for p, r in student_files(options, stem).items() if not p.exists()}
-    if missing:
+    notebook_missing = options.feedback_notebook and not all(
+        path.exists() for path in feedback_notebook_paths(options.out, stem)
+    )
+    if missing or notebook_missing:
         (stored,) = load_results([options.out / f"{stem}.json"])
         for path, render in missing.items():
             write_atomic(path, render(stored))
+        if notebook_missing:
+            write_feedback_notebook(options.out, stem, stored)
 
 
 def load_results(paths: Iterable[Path]) -> list[GradeResult]:

@@ -11,12 +11,13 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader import __version__
 from grader.assignment import Assignment, load_assignment
 from grader.consistency import check_consistency
+from grader.derivations import judge_derivations, read_derivations
 from grader.digests import rubric_digest, submission_key
 from grader.errors import InvalidNotebook, LoadFailed, RubricError
 from grader.events import Listener, ignore, phase
@@ -42,6 +43,7 @@ from grader.session import RunControl, WorkerSession
 from grader.speed import at_stake
 from grader.student_run import RunContext, StudentRun, extraction_notes
 from grader.trusted_timer import TrustedTimer
+from grader.written.check import WrittenVerdict
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Graded:
 
     result: GradeResult
     measurements: Mapping[str, ProblemMeasurement]
+    written: Mapping[str, WrittenVerdict] = field(default_factory=dict)
+    cells: Mapping[str, int | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,8 @@ class Grader:
             try:
                 data = read_submission(notebook)
                 sha256 = hashlib.sha256(data).hexdigest()
-                extraction = extract(code_cells(parse_notebook(data)))
+                parsed = parse_notebook(data)
+                extraction = extract(code_cells(parsed))
             except InvalidNotebook as error:
                 result = self._result(notebook, sha256, student, [], [], started, [str(error)])
                 return Graded(result, {})
@@ -156,10 +161,22 @@ class Grader:
                 session.close()
         if errors:
             results = [self._not_run(pid, errors[0]) for pid in self.rubric.rubric.problems]
-        else:
-            results = self._scored(measurements)
+            return Graded(
+                self._result(notebook, sha256, student, results, notes, started, errors), {}
+            )
+        derivations = read_derivations(parsed, extraction, measurements)
+        with phase(self.options.listener, "written answers", student):
+            written = judge_derivations(
+                derivations,
+                self.rubric.rubric.problems,
+                self.assignment.problems,
+                self.reference,
+                self.options.secret.key,
+                submission_key(student, sha256),
+            )
+        results = self._scored(measurements, written, derivations.cells)
         result = self._result(notebook, sha256, student, results, notes, started, errors)
-        return Graded(result, measurements)
+        return Graded(result, measurements, written, derivations.cells)
 
     def late_retimes(self, graded: Graded) -> list[str]:
         """The problems whose answers `retime_late` would time again."""
@@ -196,13 +213,24 @@ class Grader:
                 return graded
             finally:
                 session.close()
-        problems = self._scored(measurements)
+        problems = self._scored(measurements, graded.written, graded.cells)
         update = {"problems": problems, "total": round(sum(p.score for p in problems), 4)}
-        return Graded(result.model_copy(update=update), measurements)
+        return replace(graded, result=result.model_copy(update=update), measurements=measurements)
 
-    def _scored(self, measurements: Mapping[str, ProblemMeasurement]) -> list[ProblemResult]:
+    def _scored(
+        self,
+        measurements: Mapping[str, ProblemMeasurement],
+        written: Mapping[str, WrittenVerdict],
+        cells: Mapping[str, int | None],
+    ) -> list[ProblemResult]:
         return [
-            score_problem(rubric, measurements[pid], self.assignment.problems[pid])
+            score_problem(
+                rubric,
+                measurements[pid],
+                self.assignment.problems[pid],
+                written.get(pid),
+                cells.get(pid),
+            )
             for pid, rubric in self.rubric.rubric.problems.items()
         ]
 

@@ -23,7 +23,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-DEFAULTED_SECTIONS = ("tolerance", "speed", "limits")
+DEFAULTED_SECTIONS = ("tolerance", "speed", "limits", "written")
 
 
 class Points(_Strict):
@@ -88,6 +88,76 @@ class Limits(_Strict):
     memory_mb: int = Field(default=4096, ge=256, description="Memory cap of the worker.")
 
 
+class WrittenRubric(_Strict):
+    """The written derivation's final formula (Markdown LaTeX), found next to the problem's
+    function, parsed (never run) and evaluated on the same hidden inputs as the code."""
+
+    check: bool = Field(default=True, description="Look for and check the written formula.")
+    points: float = Field(
+        default=0.0,
+        ge=0,
+        description="Points for a written formula that agrees with the reference; 0 reports it "
+        "only. A formula that cannot be checked earns none and is listed for review.",
+    )
+    function: list[str] = Field(
+        default_factory=list,
+        description="LaTeX names of the function being differentiated (e.g. [J]); empty: any "
+        "single letter that is not one of the problem's symbols.",
+    )
+    wrt: str | None = Field(
+        default=None,
+        description="LaTeX name of the variable of differentiation; default: the reference "
+        "argument's name (or the LaTeX symbol bound to it).",
+    )
+    symbols: dict[str, str] = Field(
+        default_factory=dict,
+        description="LaTeX symbol -> the reference argument it stands for, e.g. {'\\lambda': "
+        "lambd}; added to the defaults (each one-letter argument under its own name, Greek "
+        "abbreviations such as lambd, and \\nabla f for a function argument named grad_f).",
+    )
+    rows: dict[str, str] = Field(
+        default_factory=dict,
+        description="Index conventions: {x: X} reads x_i as the i-th row of X. By default the "
+        "lower-case letter of each matrix argument that names nothing else.",
+    )
+    answer_names: list[str] = Field(
+        default_factory=list,
+        description="Left-hand sides that name the answer itself (default H for a Hessian, J for "
+        "a Jacobian).",
+    )
+    definitions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Symbols students use without defining them, as LaTeX formulas, e.g. {s: "
+        "'\\operatorname{softmax}(w)'}; a student's own definition in the notebook wins.",
+    )
+    reference: list[str] = Field(
+        default_factory=list,
+        description="The answer written in LaTeX as students might: check-rubric checks that "
+        "each evaluates to the closed form.",
+    )
+    rtol: float = Field(
+        default=1e-8,
+        gt=0,
+        lt=1,
+        description="Max relative Frobenius error for the formula to agree (a formula is "
+        "evaluated as written, so looser than the code's tolerance).",
+    )
+
+    @model_validator(mode="after")
+    def _formulas_parse(self) -> WrittenRubric:
+        from grader.written.latex import FormulaError, parse_formula
+
+        for where, formula in [
+            *(("reference", text) for text in self.reference),
+            *((f"definitions.{name}", text) for name, text in self.definitions.items()),
+        ]:
+            try:
+                parse_formula(formula)
+            except FormulaError as error:
+                raise ValueError(f"{where}: {formula!r} {error}") from None
+        return self
+
+
 class ProblemRubric(_Strict):
     names: list[str] = Field(min_length=1, description="Accepted names of the student's function.")
     points: Points
@@ -98,9 +168,14 @@ class ProblemRubric(_Strict):
     tolerance: Tolerance = Field(default_factory=Tolerance)
     speed: SpeedCurve = Field(default_factory=SpeedCurve)
     limits: Limits = Field(default_factory=Limits)
+    written: WrittenRubric = Field(default_factory=WrittenRubric)
     allow_autodiff: bool = Field(
         default=False, description="Accept answers that call jax.grad and friends."
     )
+
+    def max_score(self) -> float:
+        written = self.written.points if self.written.check else 0.0
+        return self.points.correctness + self.points.speed + written
 
     @model_validator(mode="after")
     def _unique_families(self) -> ProblemRubric:
@@ -116,6 +191,7 @@ class Defaults(_Strict):
     tolerance: Tolerance = Tolerance()
     speed: SpeedCurve = SpeedCurve()
     limits: Limits = Limits()
+    written: WrittenRubric = WrittenRubric()
 
 
 class Rubric(_Strict):
@@ -149,7 +225,7 @@ class Rubric(_Strict):
         return {**data, "problems": problems}
 
     def max_total(self) -> float:
-        return sum(p.points.correctness + p.points.speed for p in self.problems.values())
+        return sum(p.max_score() for p in self.problems.values())
 
 
 def _with_defaults(problem: Any, defaults: dict[str, Any]) -> Any:

@@ -10,6 +10,8 @@ from grader.compare import diagnosis_hint
 from grader.measurement import CaseOutcome, ProblemMeasurement, TimingOutcome
 from grader.models import CaseResult, ProblemResult, ProblemStatus, Timing
 from grader.rubric import ProblemRubric, SpeedCurve
+from grader.written.check import WrittenVerdict
+from grader.written.verdict import written_answer, written_feedback
 
 
 def speed_fraction(ratio: float, curve: SpeedCurve) -> float:
@@ -55,8 +57,14 @@ def status_of(measurement: ProblemMeasurement) -> ProblemStatus:
 
 
 def score_problem(
-    rubric: ProblemRubric, measurement: ProblemMeasurement, problem: Problem
+    rubric: ProblemRubric,
+    measurement: ProblemMeasurement,
+    problem: Problem,
+    written: WrittenVerdict | None = None,
+    cell: int | None = None,
 ) -> ProblemResult:
+    """The problem's result; the written formula's verdict, when checked, adds its block, its
+    points and a feedback line."""
     status = status_of(measurement)
     correct = status == "passed"
     # A forbidden answer's cases may have run (autodiff seen as it ran): they earn nothing.
@@ -66,6 +74,11 @@ def score_problem(
     speed = 0.0
     if correct and timing is not None and not timing.flagged:
         speed = rubric.points.speed * speed_fraction(timing.ratio, rubric.speed)
+    feedback = feedback_for(rubric, measurement, status, timing, problem)
+    answer = None
+    if written is not None and rubric.written.check:
+        answer = written_answer(written, rubric.written)
+        feedback += written_feedback(answer, status)
     return ProblemResult(
         id=measurement.problem_id,
         title=problem.title,
@@ -73,14 +86,16 @@ def score_problem(
         matched_by=measurement.matched_by,
         status=status,
         correct=correct,
-        score=round(correctness + speed, 4),
-        max_score=rubric.points.correctness + rubric.points.speed,
+        score=round(correctness + speed + (answer.score if answer else 0.0), 4),
+        max_score=rubric.max_score(),
         correctness_score=round(correctness, 4),
         speed_score=round(speed, 4),
         cases=[_case_model(case) for case in measurement.cases],
         timing=timing,
-        feedback=feedback_for(rubric, measurement, status, timing, problem),
+        feedback=feedback,
         output=measurement.output,
+        cell=cell,
+        written=answer,
     )
 
 

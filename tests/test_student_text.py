@@ -11,7 +11,7 @@ import json
 import pytest
 from markdown_it import MarkdownIt
 
-from grader.models import CaseResult, GradeResult, ProblemResult
+from grader.models import CaseResult, GradeResult, ProblemResult, WrittenAnswer
 from grader.report import (
     feedback_html,
     feedback_markdown,
@@ -45,8 +45,14 @@ def result_with(text: str) -> GradeResult:
         score=0,
         max_score=1,
         cases=[case],
-        feedback=[f"1 of 1 'small' cases failed: {text}"],
+        feedback=[
+            f"1 of 1 'small' cases failed: {text}",
+            f"Your written formula ({text}, cell 1) was not checked automatically: {text}.",
+        ],
         output=text,
+        written=WrittenAnswer(
+            status="not_checked", formula=text, cell=0, detail=text, max_score=1, review=True
+        ),
     )
     return GradeResult(
         grader_version="test",
@@ -75,7 +81,7 @@ def test_markdown_feedback_shows_student_text_as_text(text: str) -> None:
     types = rendered_tokens(feedback_markdown(result))
     assert types.count("heading_open") == 2  # the page's and problem p1's, none of the student's
     assert not {"link_open", "image", "html_inline", "html_block", "s_open"} & set(types)
-    assert types.count("th_open") == 5  # the problem table's five columns, no extra cells
+    assert types.count("th_open") == 6  # the problem table's six columns, no extra cells
 
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())

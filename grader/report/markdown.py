@@ -29,18 +29,18 @@ FOUND = {
 
 
 def feedback_markdown(result: GradeResult) -> str:
-    parts = [_header(result)]
+    parts = [header(result)]
     if result.status == "invalid":
         parts.append("This submission could not be graded:\n\n" + _bullets(result.errors))
         return "\n\n".join(parts) + "\n"
-    parts.append(_table(result.problems))
-    parts += [_problem_section(problem) for problem in result.problems]
+    parts.append(problem_table(result.problems))
+    parts += [problem_section(problem) for problem in result.problems]
     if result.extraction:
         parts.append(_notes_section(result.extraction))
     return "\n\n".join(parts) + "\n"
 
 
-def _header(result: GradeResult) -> str:
+def header(result: GradeResult) -> str:
     title = result.assignment_title or result.assignment
     lines = [
         f"# Feedback for {markdown_text(result.student)}",
@@ -53,18 +53,30 @@ def _header(result: GradeResult) -> str:
     return "\n".join(lines)
 
 
-def _table(problems: list[ProblemResult]) -> str:
+def problem_table(problems: list[ProblemResult]) -> str:
     rows = [
-        "| Problem | Status | Points | Largest error | Speed vs autodiff |",
-        "|---|---|---|---|---|",
+        "| Problem | Status | Points | Largest error | Speed vs autodiff | Written formula |",
+        "|---|---|---|---|---|---|",
     ]
     for problem in problems:
         rows.append(
             f"| {problem.id} | {STATUS_LABELS[problem.status]} | "
             f"{problem.score:g} / {problem.max_score:g} | {_largest_error(problem.cases)} | "
-            f"{_ratio(problem)} |"
+            f"{_ratio(problem)} | {_written(problem)} |"
         )
     return "\n".join(rows)
+
+
+WRITTEN_LABELS = {
+    "agrees": "agrees",
+    "disagrees": "disagrees",
+    "not_checked": "not checked",
+    "not_found": "not found",
+}
+
+
+def _written(problem: ProblemResult) -> str:
+    return WRITTEN_LABELS[problem.written.status] if problem.written else "n/a"
 
 
 def _largest_error(cases: list[CaseResult]) -> str:
@@ -78,7 +90,7 @@ def _ratio(problem: ProblemResult) -> str:
     return f"{problem.timing.ratio:.3g}x" if problem.timing else "not timed"
 
 
-def _problem_section(problem: ProblemResult) -> str:
+def problem_section(problem: ProblemResult) -> str:
     lines = [f"## {problem.id}: {problem.title}" if problem.title else f"## {problem.id}", ""]
     if problem.function:
         how = FOUND[problem.matched_by or "name"]

@@ -12,7 +12,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from grader.models import GradeResult
+from grader.models import GradeResult, ProblemResult
 from grader.report.files import write_atomic
 from grader.report.text import csv_cell, markdown_text
 
@@ -48,7 +48,8 @@ def summary_markdown(results: list[GradeResult]) -> str:
     ordered = sorted(results, key=lambda r: r.student)
     title = ordered[0].assignment_title or ordered[0].assignment if ordered else "matgrade"
     parts = [f"# {title}: class summary", "", _overview(ordered), "", _pass_rates(ordered)]
-    for section in (_common_failures(ordered), _timings_to_review(ordered)):
+    sections = (_common_failures(ordered), _timings_to_review(ordered), _written_to_review(ordered))
+    for section in sections:
         if section:
             parts += ["", section]
     parts += ["", _student_table(ordered)]
@@ -68,15 +69,50 @@ def _overview(results: list[GradeResult]) -> str:
 
 
 def _pass_rates(results: list[GradeResult]) -> str:
-    rows = ["| Problem | Passed | Mean points | Most common status |", "|---|---|---|---|"]
+    rows = [
+        "| Problem | Passed | Mean points | Most common status | Written formula agrees |",
+        "|---|---|---|---|---|",
+    ]
     graded = [r for r in results if r.status == "graded"]
     for problem_id in problem_ids(graded):
         found = [p for r in graded for p in r.problems if p.id == problem_id]
         passed = sum(p.status == "passed" for p in found)
         mean = sum(p.score for p in found) / len(found)
         common = Counter(p.status for p in found).most_common(1)[0][0]
-        rows.append(f"| {problem_id} | {passed}/{len(found)} | {mean:.2f} | {common} |")
+        rows.append(
+            f"| {problem_id} | {passed}/{len(found)} | {mean:.2f} | {common} | {_written(found)} |"
+        )
     return "\n".join(rows)
+
+
+def _written(found: list[ProblemResult]) -> str:
+    """How many written formulas agree, of those found; n/a when the rubric skips them."""
+    checked = [p.written for p in found if p.written is not None]
+    if not checked:
+        return "n/a"
+    agree = sum(w.status == "agrees" for w in checked)
+    located = sum(w.status != "not_found" for w in checked)
+    return f"{agree}/{located} found" if located else "none found"
+
+
+def _written_to_review(results: list[GradeResult]) -> str:
+    """Written answers with points that could not be checked: the instructor grades them."""
+    rows = [
+        f"| {markdown_text(result.student)} | {problem.id} | {problem.written.max_score:g} | "
+        f"{markdown_text(problem.written.detail[:120])} |"
+        for result in results
+        for problem in result.problems
+        if problem.written is not None and problem.written.review
+    ]
+    if not rows:
+        return ""
+    header = [
+        "Written answers to grade by hand (their points await review):",
+        "",
+        "| Student | Problem | Points | Why not checked |",
+        "|---|---|---|---|",
+    ]
+    return "\n".join(header + rows)
 
 
 def _common_failures(results: list[GradeResult]) -> str:
