@@ -13,10 +13,12 @@ import pytest
 from helpers import REPO, TEST_SECRET
 
 from grader.assignment import load_assignment
-from grader.derivations import Derivations, judge_derivations
+from grader.derivations import Derivations, judge_derivations, read_derivations
 from grader.errors import RubricError
 from grader.jax_runtime import configure_jax
+from grader.measurement import ProblemMeasurement
 from grader.models import GradeResult
+from grader.notebook import code_cells, extract
 from grader.pipeline import Grader
 from grader.reference_side import ReferenceSide
 from grader.rubric import load_rubric, parse_rubric
@@ -48,10 +50,11 @@ def statements(*cells: str) -> list:  # type: ignore[type-arg]
         (r"$a = b \text{ where } c = d$", [("a", "b"), ("c", "d")]),
         (r"$\nabla f = \text{adj}(X)^T$", [(r"\nabla f", r"\text{adj}(X)^T")]),
         ("\\begin{align} g &= Ax \\\\ h &= b \\end{align}", [("g", "Ax"), ("h", "b")]),
+        ("$$\\begin{aligned} g &= Ax \\\\ &= x^T A^T \\\\ &+ b \\end{aligned}$$", [("g", "Ax", "x^T A^T  + b")]),
         (r"costs \$5 and \$6", []),
     ],
     ids=["inline", "display chain", "bracket", "comma and words", "arrow", "text words",
-         "operator text", "align", "escaped dollars"],
+         "operator text", "align", "aligned lines that go on", "escaped dollars"],
 )  # fmt: skip
 def test_markdown_math_is_split_into_statements(markdown: str, sides: list) -> None:  # type: ignore[type-arg]
     assert [s.sides for s in statements(markdown)] == sides
@@ -218,3 +221,55 @@ def test_results_carry_the_written_block_and_feedback(grader: Grader, tmp_path: 
         "Your written formula ((X^{-1})^T*det(X), cell 30) agrees with the reference."
     )
     assert result.max_total == 12.0  # the default rubric reports written answers only
+
+
+# Another student's notebook, written in other notations than the seed's: every final formula
+# agrees. (function name, Markdown before it, code).
+OTHER_NOTATIONS = [
+    ("grad_u", r"""**1.1** $$\begin{aligned} \frac{\partial J}{\partial U} &= 2(UV - Y)V^\top \\
+&+ \lambda U \end{aligned}$$ and $\frac{\partial J}{\partial V} = 2 U^\top (UV - Y) + \lambda V$.""",
+     "def grad_u(U, V, Y, lambd):\n    return 2 * (U @ V - Y) @ V.T + lambd * U\n\n"
+     "def grad_v(U, V, Y, lambd):\n    return 2 * U.T @ (U @ V - Y) + lambd * V"),
+    ("logistic_grad", r"""Let $p_i = \sigma(-y^{(i)} \mathbf{w}^T \mathbf{x}^{(i)})$. Then
+$$\nabla_{\mathbf{w}} f(\mathbf{w}) = -\sum_{i=1}^{N} p_i y^{(i)} \mathbf{x}^{(i)} + \mathbf{w}.$$""",
+     "def logistic_grad(w, X, y):\n    return -X.T @ (y * jax.nn.sigmoid(-y * (X @ w))) + w"),
+    ("logistic_hessian", r"""$\nabla^2 f(w) = X^\top S X + I_n$, where $S = \text{diag}(s \odot (1 - s))$
+and $s = \sigma(Xw)$.""",
+     "def logistic_hessian(w, X, y):\n    s = jax.nn.sigmoid(X @ w)\n"
+     "    return X.T @ jnp.diag(s * (1 - s)) @ X + jnp.eye(w.shape[0])"),
+    ("chain_grad", r"""Chain rule: $g'(x) = A^\top f'(Ax + b)$""",
+     "def chain_grad(x, A, b, grad_f):\n    return A.T @ grad_f(A @ x + b)"),
+    ("softmax_jacobian", r"""With $p = \frac{e^{w}}{\mathbf{1}^\top e^{w}}$:
+$$\boxed{J_f(w) = \operatorname{diag}(p) - p p^\top}$$""",
+     "def softmax_jacobian(w):\n    p = jax.nn.softmax(w)\n    return jnp.diag(p) - jnp.outer(p, p)"),
+    ("grad_eigsum", r"""(a) $\sum_i \lambda_i(X) = \operatorname{Tr} X$, so $\nabla f(X) = \mathbf{I}$.""",
+     "def grad_eigsum(X):\n    return jnp.eye(X.shape[0])"),
+    ("grad_eigprod", r"""(b) $\prod_i \lambda_i = |X|$ and $\nabla f(X) = |X| \cdot (X^{-1})^\top$""",
+     "def grad_eigprod(X):\n    return jnp.linalg.det(X) * jnp.linalg.inv(X).T"),
+]  # fmt: skip
+FUNCTIONS = {
+    "p1_grad_u": "grad_u", "p1_grad_v": "grad_v", "p1_logistic_grad": "logistic_grad",
+    "p1_logistic_hessian": "logistic_hessian", "p1_chain_grad": "chain_grad",
+    "p2_softmax_jacobian": "softmax_jacobian", "p2_grad_eigsum": "grad_eigsum",
+    "p2_grad_eigprod": "grad_eigprod",
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_notebook_in_other_notations_agrees_everywhere() -> None:
+    cells = [nbformat.v4.new_code_cell("import jax\nimport jax.numpy as jnp")]
+    for _name, markdown, code in OTHER_NOTATIONS:
+        cells += [nbformat.v4.new_markdown_cell(markdown), nbformat.v4.new_code_cell(code)]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    configure_jax("cpu")
+    rubric = load_rubric(HW2)
+    assignment = load_assignment(rubric.reference_path())
+    measurements = {pid: ProblemMeasurement(pid, function=f) for pid, f in FUNCTIONS.items()}
+    derivations = read_derivations(notebook, extract(code_cells(notebook)), measurements)
+    verdicts = judge_derivations(
+        derivations, rubric.rubric.problems, assignment.problems, ReferenceSide(),
+        TEST_SECRET.key, "student",
+    )  # fmt: skip
+    assert {pid: (v.status, v.detail) for pid, v in verdicts.items()} == {
+        pid: ("agrees", "") for pid in FUNCTIONS
+    }

@@ -88,6 +88,14 @@ WRITTEN_FORMS = [
     ("norm squared", r"\|w\|_2^2", np.sum(W**2)),
     ("ones vector", r"\mathbf{1}^T w", np.sum(W)),
     ("square root", r"\sqrt{w^T w}", np.linalg.norm(W)),
+    ("dot product", r"w \cdot w", np.sum(W**2)),
+    ("sigma times one minus sigma", r"X^T \operatorname{diag}(\sigma(Xw)(1 - \sigma(Xw))) X + I", HESSIAN),
+    ("MATLAB transpose", r"2(UV-Y)V' + \lambda U", GRAD_U),
+    ("determinant bars", r"|S| S^{-T}", COFACTORS),
+    ("left and right bars", r"\left| S \right| (S^{-1})^T", COFACTORS),
+    ("absolute value", r"|\lambda - 1|", abs(LAMBDA - 1)),
+    ("example superscripts", r"-\sum_{i=1}^{m} y^{(i)} \sigma(-y^{(i)} w^T z^{(i)}) z^{(i)} + w", LOGISTIC),
+    ("sum end not a size", r"-\sum_{i=1}^{N} y_i \sigma(-y_i w^T z_i) z_i + w", LOGISTIC),
 ]  # fmt: skip
 
 

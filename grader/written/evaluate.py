@@ -252,9 +252,20 @@ def _power(node: n.Node, scope: Scope) -> Value:
         return _inverse(_evaluate(node.base, scope))
     if isinstance(exponent, n.Negate) and _is_transpose(exponent.operand):
         return _transpose(_inverse(_evaluate(node.base, scope)))
+    index = _index_in(exponent, scope)
+    if index is not None and isinstance(node.base, n.Symbol):
+        return _entry(node.base.name, index, scope)  # x^{(i)}, the i-th example
     if isinstance(node.base, n.Symbol) and node.base.name == "e" and "e" not in scope.values:
         return np.asarray(np.exp(_scalar_or_array(_evaluate(exponent, scope))))
     return _raise(_evaluate(node.base, scope), _evaluate(exponent, scope))
+
+
+def _index_in(exponent: n.Node, scope: Scope) -> int | None:
+    if isinstance(exponent, n.Group) and len(exponent.items) == 1:
+        inner = exponent.items[0]
+        if isinstance(inner, n.Symbol) and inner.name in scope.indices:
+            return scope.indices[inner.name]
+    return None
 
 
 def _is_transpose(node: n.Node) -> bool:
@@ -307,7 +318,11 @@ def _scalar_or_array(value: Value) -> np.ndarray:
 def _prime(node: n.Node, scope: Scope) -> Value:
     assert isinstance(node, n.Prime)
     if isinstance(node.base, n.Symbol):
-        return lookup(node.base.name + "'", scope)
+        name = node.base.name
+        bound = scope.values.get(name)
+        if isinstance(bound, np.ndarray) and bound.ndim == 2:
+            return bound.T  # X' for X^T, as in MATLAB
+        return lookup(name + "'", scope)
     raise EvaluationError("unsupported", "a prime on an expression")
 
 
@@ -456,9 +471,36 @@ def divide(left: Value, right: Value) -> Value:
     raise EvaluationError("unsupported", f"a division by a {_dims(b)} array")
 
 
+def _side_by_side(left: Value, right: Value) -> Value:
+    """Two columns of one length side by side cannot be a matrix product; written so
+    (\\sigma(z)(1 - \\sigma(z))) they mean the entrywise one."""
+    if _same_columns(left, right):
+        return entrywise(left, right)
+    return multiply(left, right)
+
+
+def _dot(left: Value, right: Value) -> Value:
+    """`a \\cdot b` of two columns of one length is their inner product."""
+    if _same_columns(left, right):
+        assert isinstance(left, np.ndarray) and isinstance(right, np.ndarray)
+        return np.asarray(float(np.vdot(left, right)))
+    return multiply(left, right)
+
+
+def _same_columns(left: Value, right: Value) -> bool:
+    return (
+        isinstance(left, np.ndarray)
+        and isinstance(right, np.ndarray)
+        and left.ndim == 2
+        and left.shape == right.shape
+        and left.shape[1] == 1
+        and left.shape[0] > 1
+    )
+
+
 _JOINS: dict[str, Callable[[Value, Value], Value]] = {
-    "juxt": multiply,
-    "mul": multiply,
+    "juxt": _side_by_side,
+    "mul": _dot,
     "div": divide,
 }
 
@@ -489,6 +531,15 @@ def _norm_value(value: Value, which: str) -> Value:
     raise EvaluationError("unsupported", f"the norm with subscript {which}")
 
 
+def _bars(node: n.Node, scope: Scope) -> Value:
+    """|X|: the determinant of a square matrix, else the absolute value."""
+    assert isinstance(node, n.Bars)
+    array = _array(_evaluate(node.operand, scope), "a function")
+    if array.ndim == 2 and array.shape[0] == array.shape[1] and array.shape[0] > 1:
+        return np.asarray(np.linalg.det(array))
+    return np.asarray(np.abs(array))
+
+
 def _root(node: n.Node, scope: Scope) -> Value:
     assert isinstance(node, n.Root)
     return np.asarray(np.sqrt(_array(_evaluate(node.operand, scope), "a function")))
@@ -512,8 +563,14 @@ def _sum(node: n.Node, scope: Scope) -> Value:
 
 
 def _sum_end(node: n.Sum, scope: Scope) -> int:
+    """The written end, or (when it is not one of the problem's sizes, say N for m) the length
+    of what the sum runs over."""
     if node.high is not None:
-        return _whole(_evaluate(node.high, scope), "the sum's end")
+        try:
+            return _whole(_evaluate(node.high, scope), "the sum's end")
+        except EvaluationError as error:
+            if error.failure != "unbound":
+                raise
     length = _indexed_length(node.body, node.index, scope)
     if length is None:
         raise EvaluationError("unsupported", f"a sum over {node.index} without its end")
@@ -522,13 +579,13 @@ def _sum_end(node: n.Sum, scope: Scope) -> int:
 
 def _indexed_length(node: n.Node, index: str, scope: Scope) -> int | None:
     """How far `\\sum_i` runs: the length of the first x_i in its body."""
-    if (
-        isinstance(node, n.Subscript)
-        and isinstance(node.base, n.Symbol)
-        and isinstance(node.index, n.Symbol)
-        and node.index.name == index
-    ):
-        name = node.base.name
+    base: n.Node | None = None
+    if isinstance(node, n.Subscript) and _names(node.index, index):
+        base = node.base  # x_i
+    elif isinstance(node, n.Power) and _names(node.exponent, index):
+        base = node.base  # x^{(i)}
+    if isinstance(base, n.Symbol):
+        name = base.name
         value = scope.values.get(scope.rows.get(name, name))
         if isinstance(value, np.ndarray) and value.ndim == 2:
             return int(value.shape[0] if name in scope.rows else value.size)
@@ -537,6 +594,12 @@ def _indexed_length(node: n.Node, index: str, scope: Scope) -> int | None:
         if found is not None:
             return found
     return None
+
+
+def _names(node: n.Node, index: str) -> bool:
+    if isinstance(node, n.Group) and len(node.items) == 1:
+        return _names(node.items[0], index)
+    return isinstance(node, n.Symbol) and node.name == index
 
 
 def _whole(value: Value, what: str) -> int:
@@ -564,6 +627,7 @@ _HANDLERS: dict[type, Callable[[n.Node, Scope], Value]] = {
     n.Fraction: _fraction,
     n.Group: _group,
     n.Norm: _norm,
+    n.Bars: _bars,
     n.Root: _root,
     n.Sum: _sum,
 }

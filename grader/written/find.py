@@ -86,8 +86,12 @@ def markdown_statements(cells: Sequence[tuple[int, str]]) -> list[Statement]:
     return statements
 
 
+# A line break before `=`, `+` or `-` continues the equation (align's `&= ...` lines).
+_CONTINUED = re.compile(r"\\\\\s*&?\s*(?=[=+\-])")
+
+
 def _statements(cell: int, math: str) -> Iterator[Statement]:
-    for piece in _split(_mark_boxes(math)):
+    for piece in _split(_mark_boxes(_CONTINUED.sub(" ", math))):
         boxed = BOX_OPEN in piece
         clean = piece.replace(BOX_OPEN, " ").replace(BOX_CLOSE, " ").replace("&", " ").strip(" .:")
         sides = tuple(side.strip() for side in _top_level_split(clean, "="))
@@ -125,7 +129,7 @@ def _closing_brace(text: str, start: int) -> int | None:
 
 _SEPARATOR = re.compile(
     r"\\(?:" + "|".join(SEPARATOR_COMMANDS) + r")(?![A-Za-z])(?:\s*\{(?P<words>[^{}]*)\})?"
-    r"|\\\\|→|⇒|⟹|;|,|<|>"
+    r"|\\(?:begin|end)\s*\{[A-Za-z*]+\}|\\\\|→|⇒|⟹|;|,|<|>"
 )
 
 
@@ -191,13 +195,15 @@ def locate(
     region = [s for s in statements if before < s.cell < after]
     shared = anchor in others
     kinds = [_kind(statement, target, anchored=True) for statement in region]
-    boxed = [s for s, kind in zip(region, kinds, strict=True) if s.boxed and kind != "other"]
+    boxed = [
+        s for s, kind in zip(region, kinds, strict=True) if s.boxed and kind in ("claimed", "lone")
+    ]
     definitions = _definitions(region, target)
-    if boxed:
-        return Located(tuple(_sides(boxed[-1], claimed=True)), definitions)
+    chosen = _nearest(boxed, anchor)
+    if chosen is not None:
+        return Located(tuple(_sides(chosen, claimed=True)), definitions)
     claimed = [s for s, kind in zip(region, kinds, strict=True) if kind == "claimed"]
-    final = next((s for s in reversed(claimed) if s.cell < anchor), None)
-    final = final or (claimed[0] if claimed else None)
+    final = _nearest(claimed, anchor)
     lone = [s for s, kind in zip(region, kinds, strict=True) if kind == "lone" and s.cell < anchor]
     if final is not None:
         later = [s for s in lone if region.index(s) > region.index(final)]
@@ -206,6 +212,14 @@ def locate(
         candidates = _lone_candidates(lone, shared)
     alternatives = [c for s in reversed(claimed) if s is not final for c in _sides(s, True)]
     return Located(tuple(candidates), definitions, tuple(alternatives) if shared else ())
+
+
+def _nearest(statements: Sequence[Statement], anchor: int) -> Statement | None:
+    """The last statement before the function's cell, else the first after it."""
+    before = [s for s in statements if s.cell < anchor]
+    if before:
+        return before[-1]
+    return statements[0] if statements else None
 
 
 def _unanchored(statements: Sequence[Statement], target: Target) -> Located:

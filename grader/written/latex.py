@@ -87,6 +87,7 @@ sum_index: LETTER                         -> index_only
      | FRAC frac_part frac_part -> fraction
      | SQRT "{{" expr "}}"      -> root
      | NORM_OPEN expr NORM_CLOSE -> norm
+     | BARS_OPEN expr BARS_CLOSE -> bars
      | named
      | decorated
 
@@ -113,6 +114,8 @@ FRAC: /\\[dt]?frac(?![A-Za-z])/
 SQRT: /\\sqrt(?![A-Za-z])/
 NORM_OPEN: "\u27e6"
 NORM_CLOSE: "\u27e7"
+BARS_OPEN: "\u2985"
+BARS_CLOSE: "\u2986"
 MUL: /\\cdot(?![A-Za-z])|\\times(?![A-Za-z])|\\ast(?![A-Za-z])|\*/
 HADAMARD: /\\odot(?![A-Za-z])|\\circ(?![A-Za-z])/
 SLASH: "/"
@@ -180,6 +183,7 @@ def parse_formula(text: str) -> Formula:
 # TeX takes one character after ^, _ and \frac when there are no braces: x^23 is x^2 times 3.
 _ONE_CHARACTER = re.compile(r"(\^|_)\s*(\d)")
 _FRAC_DIGITS = re.compile(r"(\\[dt]?frac)\s*(\d)\s*(\d)")
+_BAR = re.compile(r"\\?\|(?!\|)|\\[lr]?vert(?![A-Za-z])")
 _NORM_BAR = re.compile(r"\\\||\|\||\\[lr]?Vert(?![A-Za-z])")
 
 
@@ -188,8 +192,10 @@ def normalise(text: str) -> str:
     closing bar are the same characters, which a grammar cannot tell apart)."""
     text = _FRAC_DIGITS.sub(r"\1{\2}{\3}", text)
     text = _ONE_CHARACTER.sub(r"\1{\2}", text)
+    norms = iter(range(10**6))
+    text = _NORM_BAR.sub(lambda _: " \u27e6 " if next(norms) % 2 == 0 else " \u27e7 ", text)
     bars = iter(range(10**6))
-    return _NORM_BAR.sub(lambda _: " \u27e6 " if next(bars) % 2 == 0 else " \u27e7 ", text)
+    return _BAR.sub(lambda _: "\u2985" if next(bars) % 2 == 0 else "\u2986", text)
 
 
 def _where(text: str, error: lark.exceptions.UnexpectedInput) -> str:
@@ -329,6 +335,9 @@ class _Build(lark.Transformer[lark.Token, n.Node]):
 
     def norm(self, meta: Any, _open: lark.Token, operand: n.Node, _close: lark.Token) -> n.Node:
         return n.Norm(*_span(meta), operand=operand)
+
+    def bars(self, meta: Any, _open: lark.Token, operand: n.Node, _close: lark.Token) -> n.Node:
+        return n.Bars(*_span(meta), operand=operand)
 
     def named(self, meta: Any, _command: lark.Token, word: lark.Token) -> n.Node:
         return n.Symbol(*_span(meta), name=str(word))

@@ -90,6 +90,13 @@ class Norm(Node):
 
 
 @dataclass(frozen=True)
+class Bars(Node):
+    """|X|: a determinant or an absolute value, decided when evaluated."""
+
+    operand: Node
+
+
+@dataclass(frozen=True)
 class Root(Node):
     operand: Node
 
