@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO, RUBRICS, run_matgrade
+from helpers import REPO, RUBRICS, rubric_variant, run_matgrade
 
 from grader.rubric import rubric_schema_json
 
@@ -105,4 +105,34 @@ def test_check_rubric_reports_a_broken_reference_in_one_line_each(tmp_path: Path
     )
     assert any(
         line.startswith("warn left_out: in the reference but not in the rubric") for line in lines
+    )
+
+
+def test_check_rubric_fails_a_written_reference_formula_that_is_not_the_closed_form(
+    tmp_path: Path,
+) -> None:
+    def edit(data: dict) -> None:  # type: ignore[type-arg]
+        problem = data["problems"]["p1_grad_u"]
+        problem["written"] = {
+            "reference": [r"2(UV-Y)V^T + \lambda U", r"2(UV-Y)V + \lambda U", r"Q U"],
+            "points": 1,
+        }
+        problem.pop("timing")
+        problem["points"]["speed"] = 0
+
+    path = rubric_variant(tmp_path, "written.yaml", problems=["p1_grad_u"], edit=edit)
+    result = matgrade("check-rubric", str(path))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert r"ok   p1_grad_u: written formula 2(UV-Y)V^T + \lambda U agrees (max error" in "\n".join(
+        lines
+    )
+    assert (
+        r"FAIL p1_grad_u: written formula 2(UV-Y)V + \lambda U does not evaluate to the closed "
+        "form: it has V where the reference has Vᵀ; check written.symbols, written.rows and the "
+        "formula" in lines
+    )
+    assert (
+        "FAIL p1_grad_u: written formula Q U does not evaluate to the closed form: Q is not one "
+        "of this problem's symbols; check written.symbols, written.rows and the formula" in lines
     )

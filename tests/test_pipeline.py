@@ -58,7 +58,8 @@ def test_a_grading_reports_its_phases_and_timing_attempts(tmp_path: Path) -> Non
     result, events = grade_eye_timed(tmp_path, {"full_at": 1e6, "zero_at": 1e7})
     assert result.problems[0].status == "passed"
     phases = [(e.phase, e.problem) for e in events if isinstance(e, PhaseEvent)]
-    assert phases[0] == ("checks", None) and phases[-1] == ("grading", None)
+    assert phases[0] == ("checks", None) and phases[-1] == ("written answers", None)
+    assert ("grading", None) in phases
     assert ("timing", "p2_grad_eigsum") in phases
     timings = [e for e in events if isinstance(e, TimingEvent)]
     assert [e.attempt for e in timings] == list(range(len(timings))) and timings

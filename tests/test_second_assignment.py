@@ -37,3 +37,24 @@ def test_second_assignment_grades_its_examples(
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / notebook.replace(".ipynb", ".json")).read_text())
     assert {p["id"]: p["status"] for p in data["problems"]} == statuses
+
+
+def test_a_right_derivation_earns_its_written_points_when_the_code_is_wrong(
+    tmp_path: Path,
+) -> None:
+    example = REPO / "examples" / "hw3" / "mistakes.ipynb"
+    result = matgrade(str(example), "--rubric", str(RUBRICS / "hw3.yaml"), "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    problems = {
+        p["id"]: p for p in json.loads((tmp_path / "mistakes.json").read_text())["problems"]
+    }
+    ridge = problems["ridge_grad"]
+    assert ridge["status"] == "wrong" and ridge["written"]["status"] == "agrees"
+    assert ridge["score"] == ridge["written"]["score"] == 0.5
+    assert ridge["max_score"] == 3.0  # 2 + 0.5 for the code, 0.5 for the written answer
+    assert (
+        "Your written formula (A^\\top (Ax - b) + \\mu x, cell 3) is right; your code is not"
+        in (" ".join(ridge["feedback"]))
+    )
+    trace = problems["trace_form_grad"]["written"]
+    assert (trace["status"], trace["diagnosis"]) == ("disagrees", ["mistake:assumed_symmetric"])

@@ -218,3 +218,80 @@ def test_left_hand_sides_that_name_the_derivative(
 def test_a_claim_records_function_variable_order_and_arguments() -> None:
     claim = claim_of(parse_formula(r"\nabla^2_w f(w)").tree, TARGET_HESSIAN)
     assert claim == Claim("f", "w", 2, ("w",))
+
+
+VOCABULARY = [
+    "U",
+    "V",
+    "Y",
+    "X",
+    "w",
+    "y",
+    "z_i",
+    "x",
+    "S",
+    "I",
+    "e",
+    "2",
+    "0.5",
+    "1",
+    "+",
+    "-",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "^T",
+    "^{-1}",
+    "^{-T}",
+    "^2",
+    "_i",
+    "_F",
+    "\\cdot",
+    "*",
+    "/",
+    "\\odot",
+    "\\lambda",
+    "\\sigma",
+    "\\det",
+    "\\operatorname{tr}",
+    "\\text{adj}",
+    "\\operatorname{diag}",
+    "\\exp",
+    "\\log",
+    "\\frac{",
+    "}{",
+    "\\sum_{i=1}^{m}",
+    "\\sum_i",
+    "\\|",
+    "|",
+    "\\nabla",
+    "\\partial",
+    "f",
+    "'",
+    "\\mathbf{1}",
+    "\\mathbf{",
+    "\\left(",
+    "\\right)",
+    "\\sqrt{",
+    ",",
+    "=",
+    "\\boxed{",
+    "^{(i)}",
+    "\\top",
+]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_formulas_are_read_or_refused_never_crash(seed: int) -> None:
+    """Student text may be anything: every string is a value or a FormulaError."""
+    rng = np.random.default_rng(seed)
+    where = scope()
+    for _ in range(500):
+        text = " ".join(rng.choice(VOCABULARY, size=int(rng.integers(1, 14))))
+        try:
+            evaluate(parse_formula(text).tree, where)
+        except FormulaError:
+            continue

@@ -182,7 +182,8 @@ def _diagnosed(
     judging: _Judging, formula: Formula, values: Sequence[np.ndarray | None]
 ) -> tuple[tuple[str, ...], str]:
     """(diagnosis names, the sentence for the first), most specific first."""
-    for diagnose_with in (_known_mistake, _whole, _transposed_symbols, _term_factor):
+    diagnoses = (_known_mistake, _whole, _transposed_symbols, _term_factor, _some_families)
+    for diagnose_with in diagnoses:
         found = diagnose_with(judging, formula, values)
         if found[0]:
             return found
@@ -276,6 +277,29 @@ def _term_factor(
                 f"term_factor:{factor:g}",
             ), f"its term {quoted} is {named} times what it should be"
     return (), ""
+
+
+def _some_families(
+    judging: _Judging, formula: Formula, values: Sequence[np.ndarray | None]
+) -> tuple[tuple[str, ...], str]:
+    """Right on some case families only (say symmetric inputs): a step of the derivation
+    assumes what only those inputs have."""
+    right: dict[str, bool] = {}
+    for value, case in zip(values, judging.cases, strict=True):
+        agrees = value is not None and judging.agrees_with(value, case.expected)
+        family = case.case.family
+        right[family] = right.get(family, True) and agrees
+    passing = [family for family, ok in right.items() if ok]
+    failing = [family for family, ok in right.items() if not ok]
+    if not passing or not failing:
+        return (), ""
+    names = ", ".join(f"'{family}'" for family in passing)
+    others = ", ".join(f"'{family}'" for family in failing)
+    return (
+        (f"only_families:{','.join(passing)}",),
+        f"it agrees on the {names} inputs but not on the {others} ones: a step may assume what "
+        "only those inputs have (symmetry, a square shape)",
+    )
 
 
 def _unsigned(term: n.Node) -> n.Node:
