@@ -104,15 +104,8 @@ def _written_to_review(results: list[GradeResult]) -> str:
         for problem in result.problems
         if problem.written is not None and problem.written.review
     ]
-    if not rows:
-        return ""
-    header = [
-        "Written answers to grade by hand (their points await review):",
-        "",
-        "| Student | Problem | Points | Why not checked |",
-        "|---|---|---|---|",
-    ]
-    return "\n".join(header + rows)
+    title = "Written answers to grade by hand (their points await review):"
+    return _titled_table(title, ["Student", "Problem", "Points", "Why not checked"], rows)
 
 
 def _common_failures(results: list[GradeResult]) -> str:
@@ -141,14 +134,16 @@ def _timings_to_review(results: list[GradeResult]) -> str:
         for problem in result.problems
         if problem.timing is not None and problem.timing.review
     ]
+    title = "Timings to review (disturbed in every attempt; the best attempt was scored):"
+    columns = ["Student", "Problem", "Ratio", "Attempts", "Speed points"]
+    return _titled_table(title, columns, rows)
+
+
+def _titled_table(title: str, columns: list[str], rows: list[str]) -> str:
+    """A section of the summary: nothing when there are no rows."""
     if not rows:
         return ""
-    header = [
-        "Timings to review (disturbed in every attempt; the best attempt was scored):",
-        "",
-        "| Student | Problem | Ratio | Attempts | Speed points |",
-        "|---|---|---|---|---|",
-    ]
+    header = [title, "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     return "\n".join(header + rows)
 
 
