@@ -275,7 +275,8 @@ def _events(args: argparse.Namespace, single: bool) -> BatchEvents:
     def graded(submission: Submission, result: GradeResult) -> None:
         if single:
             print(summary_table(result))
-            print(f"  -> {args.out / submission.file_stem}.json, .md ({result.elapsed_s:.1f} s)")
+            files = ", ".join(_suffixes(args))
+            print(f"  -> {args.out / submission.file_stem}{files} ({result.elapsed_s:.1f} s)")
         elif submission not in provisional:
             progress[0](f"{_score_line(result)} {result.status}")
 
@@ -295,6 +296,12 @@ def _events(args: argparse.Namespace, single: bool) -> BatchEvents:
             )
 
     return BatchEvents(started, graded, kept_meanwhile, retiming)
+
+
+def _suffixes(args: argparse.Namespace) -> list[str]:
+    """The files written for one notebook, by what follows its file stem."""
+    suffixes = [".json", ".md"] + [".html"] * args.html
+    return suffixes + [".feedback.ipynb", ".feedback.html"] * args.feedback_notebook
 
 
 def _score_line(result: GradeResult) -> str:

@@ -115,3 +115,23 @@ def test_cli_writes_a_valid_feedback_notebook_and_html_with_every_feedback_cell(
         and "matgrade feedback" in "".join(cell.itertext())
     }
     assert shown == feedback
+
+
+@pytest.mark.slow
+def test_a_rerun_with_the_option_added_writes_the_feedback_notebook_without_grading_again(
+    tmp_path: Path,
+) -> None:
+    folder, out = tmp_path / "class", tmp_path / "out"
+    folder.mkdir()
+    (folder / "ann.ipynb").write_bytes((REPO / "submissions_example" / "good.ipynb").read_bytes())
+    first = run_matgrade(str(folder), "--out", str(out), "-j", "1", secret="nb")
+    assert first.returncode == 0, first.stderr
+    assert not (out / "ann.feedback.ipynb").exists()
+    graded = (out / "ann.json").read_text()
+    again = run_matgrade(
+        str(folder), "--out", str(out), "-j", "1", "--feedback-notebook", secret="nb"
+    )
+    assert again.returncode == 0, again.stderr
+    assert (out / "ann.json").read_text() == graded  # kept, not graded again
+    nbformat.validate(nbformat.read(out / "ann.feedback.ipynb", as_version=4))
+    assert "matgrade feedback" in (out / "ann.feedback.html").read_text()
