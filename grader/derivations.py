@@ -18,7 +18,7 @@ from grader.notebook import Extraction
 from grader.reference_side import ReferenceSide
 from grader.rubric import ProblemRubric
 from grader.written.check import NOT_FOUND, WrittenCase, WrittenVerdict, judge
-from grader.written.find import Located, Statement, locate, markdown_statements
+from grader.written.find import Statement, locate, markdown_statements
 from grader.written.target import rubric_definitions, target_for
 
 
@@ -45,7 +45,11 @@ def read_derivations(
     code = [index for index, cell in enumerate(all_cells) if cell.get("cell_type") == "code"]
     defined = {name: code[chunk.cell] for chunk in extraction.chunks for name in chunk.defines}
     cells = {pid: defined.get(m.function or "") for pid, m in measurements.items()}
-    return Derivations(markdown_statements(markdown), cells)
+    try:
+        statements = markdown_statements(markdown)
+    except Exception:  # student text that trips a bug: no written answer found, code graded
+        statements = []
+    return Derivations(statements, cells)
 
 
 def judge_derivations(
@@ -58,21 +62,44 @@ def judge_derivations(
 ) -> dict[str, WrittenVerdict]:
     verdicts: dict[str, WrittenVerdict] = {}
     for pid, rubric in problems.items():
-        if not rubric.written.check:
-            continue
-        problem = assignment[pid]
-        anchor = derivations.cells.get(pid)
-        others = [
-            cell for other, cell in derivations.cells.items() if other != pid and cell is not None
-        ]
-        located = locate(
-            derivations.statements, target_for(problem, rubric.written), anchor, others
-        )
-        given = rubric_definitions(rubric.written)
-        located = replace(located, definitions={**given, **located.definitions})
-        cases = _cases(problem, rubric, reference, secret, key) if located.candidates else []
-        verdicts[pid] = _judged_safely(located, problem, rubric, cases)
+        if rubric.written.check:
+            judging = _Judging(derivations, pid, rubric, assignment[pid], reference, secret, key)
+            verdicts[pid] = _judged_safely(judging)
     return _each_formula_once(verdicts)
+
+
+@dataclass(frozen=True)
+class _Judging:
+    derivations: Derivations
+    pid: str
+    rubric: ProblemRubric
+    problem: Problem
+    reference: ReferenceSide
+    secret: bytes
+    key: str
+
+    def verdict(self) -> WrittenVerdict:
+        cells = self.derivations.cells
+        others = [cell for other, cell in cells.items() if other != self.pid and cell is not None]
+        target = target_for(self.problem, self.rubric.written)
+        located = locate(self.derivations.statements, target, cells.get(self.pid), others)
+        given = rubric_definitions(self.rubric.written)
+        located = replace(located, definitions={**given, **located.definitions})
+        if not located.candidates:
+            return NOT_FOUND
+        cases = _cases(self.problem, self.rubric, self.reference, self.secret, self.key)
+        return judge(located, self.problem, self.rubric.written, cases)
+
+
+def _judged_safely(judging: _Judging) -> WrittenVerdict:
+    """The formula is the student's text: should it reach a case the evaluator gets wrong, that
+    problem's formula is not checked, and the rest of the grading goes on."""
+    try:
+        with np.errstate(all="ignore"):  # a formula may overflow where the code does not
+            return judging.verdict()
+    except Exception as error:  # a bug met on student text must not cost the whole result
+        why = f"matgrade could not evaluate it ({type(error).__name__}); please report this"
+        return WrittenVerdict("not_checked", detail=why)
 
 
 def _each_formula_once(verdicts: dict[str, WrittenVerdict]) -> dict[str, WrittenVerdict]:
@@ -84,19 +111,6 @@ def _each_formula_once(verdicts: dict[str, WrittenVerdict]) -> dict[str, Written
         pid: NOT_FOUND if v.status == "disagrees" and (v.cell, v.formula) in answered else v
         for pid, v in verdicts.items()
     }
-
-
-def _judged_safely(
-    located: Located, problem: Problem, rubric: ProblemRubric, cases: list[WrittenCase]
-) -> WrittenVerdict:
-    """The formula is the student's text: should it reach a case the evaluator gets wrong, that
-    problem's formula is not checked, and the rest of the grading goes on."""
-    try:
-        with np.errstate(all="ignore"):  # a formula may overflow where the code does not
-            return judge(located, problem, rubric.written, cases)
-    except Exception as error:  # a bug met on student text must not cost the whole result
-        why = f"matgrade could not evaluate it ({type(error).__name__}); please report this"
-        return WrittenVerdict("not_checked", detail=why)
 
 
 def _cases(

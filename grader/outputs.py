@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
+
 from grader.errors import InvalidNotebook
 from grader.models import GradeResult
 from grader.notebook import parse_notebook, read_submission
@@ -76,8 +78,12 @@ def write_feedback_notebook(out: Path, stem: str, result: GradeResult) -> bool:
     if hashlib.sha256(data).hexdigest() != result.notebook_sha256:
         return False
     notebook = feedback_notebook(parse_notebook(data), result)
+    try:
+        text = notebook_json(notebook)
+    except nbformat.ValidationError:  # the student's notebook breaks the format elsewhere
+        return False
     ipynb, page = feedback_notebook_paths(out, stem)
-    write_atomic(ipynb, notebook_json(notebook))
+    write_atomic(ipynb, text)
     write_atomic(page, notebook_html(notebook))
     return True
 

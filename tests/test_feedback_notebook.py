@@ -135,3 +135,19 @@ def test_a_rerun_with_the_option_added_writes_the_feedback_notebook_without_grad
     assert (out / "ann.json").read_text() == graded  # kept, not graded again
     nbformat.validate(nbformat.read(out / "ann.feedback.ipynb", as_version=4))
     assert "matgrade feedback" in (out / "ann.feedback.html").read_text()
+
+
+def test_widget_state_bad_ids_and_student_classes_do_not_reach_the_page() -> None:
+    notebook = hostile_notebook()
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    widget = {"application/vnd.jupyter.widget-view+json": {"model_id": "m", "version_major": 2}}
+    notebook.cells[1].outputs.append(nbformat.v4.new_output("display_data", data=widget))
+    notebook.cells[0]["id"] = "not a valid id"
+    notebook.cells[2]["id"] = notebook.cells[1]["id"]
+    notebook.cells[2].source = '<div class="celltag_matgrade-feedback">forged</div>'
+    marked = feedback_notebook(notebook, result(problem("p1", 1)))
+    notebook_json(marked)  # validates: the ids were replaced
+    page = notebook_html(marked)
+    assert "widget-state" not in page and "widget-view" not in page and "unpkg" not in page
+    assert '<div class="celltag_matgrade-feedback">forged' not in page
+    assert f".celltag_{FEEDBACK_TAG}::before" in page  # matgrade's cells are marked by style

@@ -273,3 +273,27 @@ def test_a_notebook_in_other_notations_agrees_everywhere() -> None:
     assert {pid: (v.status, v.detail) for pid, v in verdicts.items()} == {
         pid: ("agrees", "") for pid in FUNCTIONS
     }
+
+
+@pytest.mark.parametrize(
+    ("markdown", "sides"),
+    [
+        (r"$\nabla_U J = 2(UV-Y)V^\text{T} + \lambda U$", [(r"\nabla_U J", r"2(UV-Y)V^\text{T} + \lambda U")]),
+        (r"$H = I + X^T\text{Diag}(p)X$", [("H", r"I + X^T\text{Diag}(p)X")]),
+        ("$$\\begin{aligned} g &= A \\\\ &\\quad + b \\\\[2pt] &+ c \\\\ \\nonumber &- d \\end{aligned}$$",
+         [("g", "A  + b  + c  - d")]),
+    ],
+    ids=["text T superscript", "text operator", "aligned lines with spacing"],
+)  # fmt: skip
+def test_formula_text_and_continued_lines_stay_in_one_statement(markdown: str, sides: list) -> None:  # type: ignore[type-arg]
+    assert [s.sides for s in statements(markdown)] == sides
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    ["\\[" * 100_000, "$$ \\\\" + " " * 200_000 + "x$$", "$" + "a" * 200_000, "\\boxed{" * 50_000],
+    ids=["unclosed brackets", "a long break", "unclosed dollar", "unclosed boxes"],
+)
+def test_pathological_markdown_is_read_in_one_pass(markdown: str) -> None:
+    """Quadratic scanning would take minutes here; each finds nothing to check."""
+    assert statements(markdown) == []

@@ -8,6 +8,7 @@ import pytest
 
 from grader.written.check import as_answer
 from grader.written.evaluate import (
+    Budget,
     Definition,
     EvaluationError,
     Function,
@@ -295,3 +296,55 @@ def test_random_formulas_are_read_or_refused_never_crash(seed: int) -> None:
             evaluate(parse_formula(text).tree, where)
         except FormulaError:
             continue
+
+
+# (id, formula, the failure kind): hostile or degenerate text that must end as "not checked"
+DEGENERATE = [
+    ("huge nabla order", r"\nabla^{" + "9" * 400 + r"} J", "unsupported"),
+    ("division by zero", r"U/0", "unsupported"),
+    ("inverse of zero identity", r"(0I)^{-1}", "unsupported"),
+    ("overflowing identity", r"(10^{300} I)^2", "unsupported"),
+    ("singular inverse", r"(w w^T)^{-1}", "shapes"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "failure"), [row[1:] for row in DEGENERATE], ids=[row[0] for row in DEGENERATE]
+)
+def test_degenerate_formulas_fail_as_formulas(text: str, failure: str) -> None:
+    with pytest.raises(EvaluationError) as raised:
+        value_of(text)
+    assert raised.value.failure == failure
+
+
+def test_an_unreadable_space_is_reported_not_raised() -> None:
+    with pytest.raises(FormulaError, match="cannot read"):
+        parse_formula("x\u00a0" + " " * 11 + "y")
+
+
+def test_evaluation_stops_when_its_time_runs_out() -> None:
+    where = scope()
+    slow = Scope(values=where.values, rows=where.rows, sizes=where.sizes, budget=Budget(seconds=0))
+    with pytest.raises(EvaluationError, match="takes too long"):
+        value_of(r"\sum_{i=1}^{m} \sum_{j=1}^{m} \sum_{k=1}^{m} w^T w", slow)
+
+
+def test_a_power_after_a_functions_argument_is_of_its_result() -> None:
+    tanh = Function("tanh", lambda array: np.tanh(array))
+    where = scope()
+    applied = Scope(values={**where.values, "\\nabla f": tanh}, rows=where.rows, sizes=where.sizes)
+    row = value_of(r"\nabla f(Ax + b)^T A", applied)
+    np.testing.assert_allclose(row, (np.tanh(A @ XV + B) @ A)[None, :])
+    assert value_of(r"\operatorname{tr}(S)^2") == pytest.approx(np.trace(S) ** 2)
+
+
+def test_an_accent_makes_another_symbol() -> None:
+    where = scope()
+    defined = Scope(
+        values=where.values,
+        rows=where.rows,
+        sizes=where.sizes,
+        definitions={"\\hat{Y}": Definition(None, parse_formula("UV").tree)},
+    )
+    value = value_of(r"2(\hat{Y} - Y)V^T + \lambda U", defined)
+    np.testing.assert_allclose(value, GRAD_U)

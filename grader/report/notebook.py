@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import uuid
 from typing import Any
 
@@ -21,6 +22,14 @@ from grader.report.markdown import header, problem_section, problem_table
 from grader.report.text import markdown_text
 
 FEEDBACK_TAG = "matgrade-feedback"
+CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # nbformat 4.5's rule
+# Only matgrade's cells carry the tag, whose class the template puts on the cell and which a
+# student's Markdown cannot (class attributes are not kept): what marks real feedback.
+FEEDBACK_STYLE = (
+    f"<style>.celltag_{FEEDBACK_TAG}{{border-left:.4rem solid #1f6feb;background:#eef5ff;"
+    f"padding-left:.75rem}}.celltag_{FEEDBACK_TAG}::before{{content:'matgrade feedback';"
+    "font:600 .8rem system-ui,sans-serif;color:#1f6feb}</style>"
+)
 WRITTEN_STATUS = {
     "agrees": "agrees with the reference",
     "disagrees": "does not agree with the reference",
@@ -34,13 +43,19 @@ def feedback_notebook(
 ) -> nbformat.NotebookNode:
     """A copy of `notebook` with matgrade's feedback cells added."""
     marked = copy.deepcopy(notebook)
-    # Cell ids (format 4.5) for every cell, as the new ones have them.
+    # Widget state is rendered as given, past the sanitiser: it is dropped.
+    marked.metadata.pop("widgets", None)
+    # Cell ids (format 4.5) for every cell, as the new ones have them; a missing, malformed or
+    # repeated id of the student's is replaced, so that the notebook validates.
     marked.nbformat, marked.nbformat_minor = 4, max(int(marked.get("nbformat_minor", 0)), 5)
-    taken = {cell.get("id") for cell in marked.cells}
+    taken: set[Any] = set()
     for cell in marked.cells:
         _unmark(cell)
-        if not cell.get("id"):
-            cell["id"] = _new_id(taken)
+        _drop_widgets(cell)
+        identifier = cell.get("id")
+        if not isinstance(identifier, str) or not CELL_ID.match(identifier) or identifier in taken:
+            cell["id"] = _new_id(taken | {c.get("id") for c in marked.cells})
+        taken.add(cell["id"])
     after: dict[int, list[nbformat.NotebookNode]] = {}
     count = len(marked.cells)
     for problem in result.problems:
@@ -54,6 +69,22 @@ def feedback_notebook(
         cells += [cell, *after.get(index, [])]
     marked.cells = cells
     return marked
+
+
+def _drop_widgets(cell: nbformat.NotebookNode) -> None:
+    """Widget views go; an output left with nothing to show goes with them."""
+    if "outputs" not in cell:
+        return
+    kept = []
+    for output in cell.outputs:
+        data = output.get("data")
+        if isinstance(data, dict):
+            for kind in [k for k in data if "jupyter.widget" in k]:
+                del data[kind]
+            if not data:
+                continue
+        kept.append(output)
+    cell.outputs = kept
 
 
 def _new_id(taken: set[Any]) -> str:
@@ -146,7 +177,7 @@ SAFE_TAGS = frozenset(
 
 
 def _allowed_attribute(tag: str, name: str, value: str) -> bool:
-    if name in ("class", "id", "title", "alt"):
+    if name in ("title", "alt"):
         return True
     if tag == "a" and name == "href":
         return value.startswith(("http://", "https://", "#"))
@@ -178,4 +209,4 @@ def _exporter() -> Any:
 
 def notebook_html(notebook: nbformat.NotebookNode) -> str:
     body, _resources = _exporter().from_notebook_node(notebook)
-    return str(body)
+    return str(body).replace("</head>", FEEDBACK_STYLE + "\n</head>", 1)

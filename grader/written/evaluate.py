@@ -9,6 +9,7 @@ written before its argument is applied to it (`\\sigma(z)`, `\\det X`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -68,15 +69,20 @@ class Definition:
 
 
 class Budget:
-    """How many more nodes a judging may evaluate: nested sums over large indices, or many
-    candidate corrections of a long formula, stop with "not checked" instead of running on."""
+    """How much more a judging may evaluate, in nodes and in seconds: nested sums over large
+    indices, large powers, or many candidate corrections of a long formula stop with "not
+    checked" instead of running on. Honest formulas take milliseconds."""
 
-    def __init__(self, nodes: int = 500_000) -> None:
+    CHECK_EVERY = 256
+
+    def __init__(self, nodes: int = 500_000, seconds: float = 3.0) -> None:
         self.remaining = nodes
+        self.deadline = time.monotonic() + seconds
 
     def spend(self) -> None:
         self.remaining -= 1
-        if self.remaining < 0:
+        out_of_time = self.remaining % self.CHECK_EVERY == 0 and time.monotonic() > self.deadline
+        if self.remaining < 0 or out_of_time:
             raise EvaluationError("unsupported", "it takes too long to evaluate")
 
 
@@ -109,6 +115,8 @@ def evaluate(tree: n.Node, scope: Scope) -> Value:
             return _evaluate(tree, scope)
     except np.linalg.LinAlgError:
         raise EvaluationError("shapes", "it inverts a singular matrix") from None
+    except ArithmeticError:
+        raise EvaluationError("unsupported", "it divides by zero or overflows") from None
     except RecursionError:
         raise EvaluationError("unsupported", "it is nested too deeply") from None
 
@@ -246,18 +254,23 @@ def _array(value: Value, name: str) -> np.ndarray:
 def _power(node: n.Node, scope: Scope) -> Value:
     assert isinstance(node, n.Power)
     exponent = node.exponent
-    if _is_transpose(exponent):
-        return _transpose(_evaluate(node.base, scope))
-    if isinstance(exponent, n.Negate) and _is_one(exponent.operand):
-        return _inverse(_evaluate(node.base, scope))
-    if isinstance(exponent, n.Negate) and _is_transpose(exponent.operand):
-        return _transpose(_inverse(_evaluate(node.base, scope)))
     index = _index_in(exponent, scope)
     if index is not None and isinstance(node.base, n.Symbol):
         return _entry(node.base.name, index, scope)  # x^{(i)}, the i-th example
     if isinstance(node.base, n.Symbol) and node.base.name == "e" and "e" not in scope.values:
         return np.asarray(np.exp(_scalar_or_array(_evaluate(exponent, scope))))
-    return _raise(_evaluate(node.base, scope), _evaluate(exponent, scope))
+    return _raised(_evaluate(node.base, scope), exponent, scope)
+
+
+def _raised(value: Value, exponent: n.Node, scope: Scope) -> Value:
+    """`value` to a written exponent: a transpose, an inverse (transposed) or a power."""
+    if _is_transpose(exponent):
+        return _transpose(value)
+    if isinstance(exponent, n.Negate) and _is_one(exponent.operand):
+        return _inverse(value)
+    if isinstance(exponent, n.Negate) and _is_transpose(exponent.operand):
+        return _transpose(_inverse(value))
+    return _raise(value, _evaluate(exponent, scope))
 
 
 def _index_in(exponent: n.Node, scope: Scope) -> int | None:
@@ -402,6 +415,11 @@ def _operand(items: list[tuple[str, n.Node]], position: int, scope: Scope) -> tu
     if isinstance(value, Function):
         if position >= len(items) or items[position][0] != "juxt":
             raise EvaluationError("unsupported", f"{value.name} without its argument")
+        written = items[position][1]
+        if isinstance(written, n.Power) and isinstance(written.base, n.Group):
+            # f(x)^T and \log(x)^2: the power is of the result, not of the argument
+            result = _apply(value, _evaluate(written.base, scope))
+            return _raised(result, written.exponent, scope), position + 1
         argument, position = _operand(items, position, scope)
         return _apply(value, argument), position
     return value, position

@@ -21,13 +21,13 @@ from grader.written.latex import FormulaError, parse_formula
 from grader.written.nodes import children
 from grader.written.target import DIFFERENTIALS, Claim, Target, claim_of, claims_target
 
-MATH = re.compile(
-    r"\$\$(?P<display>.+?)\$\$"
-    r"|\\\[(?P<bracket>.+?)\\\]"
-    r"|\\begin\{(?P<env>equation|align|gather|multline|eqnarray)\*?\}(?P<body>.+?)\\end\{(?P=env)\*?\}"
-    r"|(?<![\\$])\$(?P<inline>[^$]+?)(?<!\\)\$",
-    re.S,
+# Where math starts; each kind's end is found by a plain search, so a cell of unclosed
+# delimiters costs one pass, not one pass per delimiter.
+MATH_OPENING = re.compile(
+    r"\$\$|\\\[|\\begin\{(?P<env>equation|align|gather|multline|eqnarray)(?P<star>\*?)\}"
+    r"|(?<![\\$])\$"
 )
+MAX_MATH_CHARS = 50_000  # per notebook: ~15 times the seed's, and parsed in about a second
 BOX_OPEN, BOX_CLOSE = "\u2983", "\u2984"
 SEPARATOR_COMMANDS = (
     "Rightarrow", "Longrightarrow", "implies", "rightarrow", "longrightarrow", "to", "iff",
@@ -35,7 +35,24 @@ SEPARATOR_COMMANDS = (
     "textrm", "mbox", "textbf", "textit", "where", "and", "forall", "in", "le", "leq", "ge",
     "geq", "neq", "approx", "sim", "ldots", "dots", "cdots", "label", "tag",
 )  # fmt: skip
-OPERATOR_WORDS = frozenset({"adj", "tr", "Tr", "diag", "det", "trace", "exp", "log", "sigmoid"})
+OPERATOR_WORDS = frozenset(
+    [
+        "adj",
+        "tr",
+        "Tr",
+        "diag",
+        "Diag",
+        "det",
+        "trace",
+        "exp",
+        "log",
+        "ln",
+        "sigmoid",
+        "softmax",
+        "sign",
+        "inv",
+    ]
+)
 MAX_STATEMENTS = 2000
 
 
@@ -75,19 +92,52 @@ class Located:
 def markdown_statements(cells: Sequence[tuple[int, str]]) -> list[Statement]:
     """Every statement in the math of these (cell index, Markdown source) pairs, in order."""
     statements: list[Statement] = []
+    budget = MAX_MATH_CHARS
     for cell, source in cells:
-        for match in MATH.finditer(source):
-            math = next(
-                group for group in match.group("display", "bracket", "body", "inline") if group
-            )
+        for math in math_segments(source):
+            budget -= len(math)
+            if budget < 0:
+                return statements
             statements.extend(_statements(cell, math))
             if len(statements) >= MAX_STATEMENTS:
                 return statements[:MAX_STATEMENTS]
     return statements
 
 
-# A line break before `=`, `+` or `-` continues the equation (align's `&= ...` lines).
-_CONTINUED = re.compile(r"\\\\\s*&?\s*(?=[=+\-])")
+def math_segments(source: str) -> Iterator[str]:
+    """The math of one Markdown cell: `$...$`, `$$...$$`, `\\[...\\]` and equation-like
+    environments, in order; `\\$` is a dollar sign."""
+    position, unclosed = 0, set()
+    while (opening := MATH_OPENING.search(source, position)) is not None:
+        closing = _closing_of(opening)
+        end = -1 if closing in unclosed else _find_closing(source, opening.end(), closing)
+        if end < 0:
+            unclosed.add(closing)  # none later either: later openings of this kind are text
+            position = opening.end()
+            continue
+        if end > opening.end():
+            yield source[opening.end() : end]
+        position = end + len(closing)
+
+
+def _closing_of(opening: re.Match[str]) -> str:
+    if opening.group("env"):
+        return f"\\end{{{opening.group('env')}{opening.group('star')}}}"
+    return {"$$": "$$", "\\[": "\\]"}.get(opening.group(0), "$")
+
+
+def _find_closing(source: str, start: int, closing: str) -> int:
+    end = source.find(closing, start)
+    while closing == "$" and end > 0 and source[end - 1] == "\\":
+        end = source.find(closing, end + 1)
+    return end
+
+
+# A line break before `=`, `+` or `-` continues the equation (align's `&= ...` lines), also
+# with a spacing (`\\[2pt]`), `\nonumber` or `\quad` between. One way to match each space.
+_CONTINUED = re.compile(
+    r"\\\\(?:\[[^\]\n]{0,20}\])?(?:\s|\\nonumber|\\notag|&|\\q?quad(?![A-Za-z]))*(?=[=+\-])"
+)
 
 
 def _statements(cell: int, math: str) -> Iterator[Statement]:
@@ -151,7 +201,7 @@ def _split(math: str) -> list[str]:
             depth = max(depth - 1, 0)
         if depth == 0:
             match = _SEPARATOR.match(math, position)
-            if match and not _is_operator_text(match):
+            if match and not _is_operator_text(match, math):
                 pieces.append(math[start:position])
                 start = position = match.end()
                 continue
@@ -160,9 +210,13 @@ def _split(math: str) -> list[str]:
     return [piece for piece in pieces if piece.strip()]
 
 
-def _is_operator_text(match: re.Match[str]) -> bool:
+def _is_operator_text(match: re.Match[str], math: str) -> bool:
+    """\\text{adj}, \\text{T} or V^\\text{T}: part of the formula, not words between two."""
     words = match.group("words")
-    return words is not None and words.strip() in OPERATOR_WORDS
+    if words is None:
+        return False
+    before = math[: match.start()].rstrip()[-1:]
+    return words.strip() in OPERATOR_WORDS or len(words.strip()) <= 2 or before in ("^", "_")
 
 
 def _top_level_split(text: str, separator: str) -> list[str]:

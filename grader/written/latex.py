@@ -27,8 +27,10 @@ GREEK = (
     "mu|nu|xi|Xi|pi|Pi"
 )
 
-# Typefaces and accents around a symbol: \mathbf{{x}} is x, \mathbf{{1}} the ones vector.
+# Typefaces around a symbol are dropped (\mathbf{x} is x, \mathbf{1} the ones vector);
+# accents make another symbol (\hat{Y} is not Y).
 DECORATIONS = "mathbf|bm|boldsymbol|mathbb|vec|mathit|bf|hat|tilde|bar|overline|mathcal"
+ACCENTS = frozenset({"hat", "tilde", "bar", "overline", "mathcal"})
 
 GRAMMAR = rf"""
 ?start: expr
@@ -174,7 +176,7 @@ def parse_formula(text: str) -> Formula:
     except lark.exceptions.VisitError as error:
         if isinstance(error.orig_exc, FormulaError):
             raise error.orig_exc from None
-        raise
+        raise FormulaError("cannot be read") from None
     except RecursionError:
         raise FormulaError("nested too deeply") from None
     return Formula(text, node)
@@ -207,8 +209,15 @@ def _where(text: str, error: lark.exceptions.UnexpectedInput) -> str:
         return "cannot be read"
     if position >= len(text):
         return "ends too early"
-    found = text[position : position + 12].split()[0] if text[position:].strip() else ""
+    found = (text[position : position + 12].split() or [""])[0]
     return f"cannot read {found!r} (character {position + 1})"
+
+
+def _small_order(exponent: n.Node) -> int:
+    """The order of \\nabla^2 or \\partial^2 (0 when the exponent is not 1 to 4)."""
+    if isinstance(exponent, n.Number) and exponent.value in (1, 2, 3, 4):
+        return int(exponent.value)
+    return 0
 
 
 def _span(meta: Any) -> tuple[int, int]:
@@ -286,10 +295,11 @@ class _Build(lark.Transformer[lark.Token, n.Node]):
         return (str(letter), low)
 
     def power(self, meta: Any, base: n.Node, exponent: n.Node) -> n.Node:
-        if isinstance(base, n.Nabla) and isinstance(exponent, n.Number):
-            return n.Nabla(*_span(meta), variable=base.variable, order=int(exponent.value))
-        if isinstance(base, n.Partial) and isinstance(exponent, n.Number):
-            return n.Partial(*_span(meta), order=int(exponent.value))
+        order = _small_order(exponent)
+        if isinstance(base, n.Nabla) and order:
+            return n.Nabla(*_span(meta), variable=base.variable, order=order)
+        if isinstance(base, n.Partial) and order:
+            return n.Partial(*_span(meta), order=order)
         return n.Power(*_span(meta), base=base, exponent=exponent)
 
     def subscript(self, meta: Any, base: n.Node, index: n.Node) -> n.Node:
@@ -346,6 +356,8 @@ class _Build(lark.Transformer[lark.Token, n.Node]):
         if isinstance(inner, lark.Token):
             inner = n.Symbol(*_token_span(inner), name=str(inner))
         decoration = str(command)[1:]
+        if isinstance(inner, n.Symbol) and decoration in ACCENTS:
+            return n.Symbol(*_span(meta), name=f"\\{decoration}{{{inner.name}}}")
         if isinstance(inner, n.Symbol):
             return n.Symbol(*_span(meta), name=inner.name, decoration=decoration)
         if isinstance(inner, n.Number) and inner.value == 1:
