@@ -11,6 +11,7 @@ from grader.inputs import Case
 from grader.rubric import WrittenRubric
 from grader.written.check import WrittenCase, WrittenVerdict, judge
 from grader.written.find import Candidate, Located, Statement
+from grader.written.verdict import written_answer, written_feedback
 
 TRACE_FORM = Problem(
     id="trace_form_grad",
@@ -77,3 +78,39 @@ def test_an_overflowing_case_is_left_out_not_held_against_the_formula() -> None:
     candidate = Candidate(Statement(0, ("g", r"(A + A^T)X"), boxed=False), r"(A + A^T)X", True)
     verdict = judge(Located((candidate,), {}), TRACE_FORM, WrittenRubric(), [*found, big])
     assert verdict.status == "agrees"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "points", "line"),
+    [
+        ("agrees", "passed", 0.0, "Your written formula (2U, cell 4) agrees with the reference."),
+        ("agrees", "missing", 1.0, "Your written formula (2U, cell 4) is right, but no function "
+         "implementing it was found."),
+        ("agrees", "wrong", 0.0, "Your written formula (2U, cell 4) is right; your code is not: "
+         "make it compute what the formula says."),
+        ("disagrees", "passed", 0.0, "Your code is right but your written formula (2U, cell 4) is "
+         "not: its sign is flipped."),
+        ("disagrees", "wrong", 0.0, "Your written formula (2U, cell 4) disagrees with the "
+         "reference too: its sign is flipped."),
+        ("not_checked", "passed", 0.5, "Your written formula (2U, cell 4) was not checked "
+         "automatically: its sign is flipped. Its 0.5 points await your instructor's review."),
+    ],
+    ids=["agrees", "code missing", "code wrong", "formula wrong", "both wrong", "review"],
+)  # fmt: skip
+def test_the_feedback_line_relates_the_formula_to_the_code(
+    status: str, code: str, points: float, line: str
+) -> None:
+    verdict = WrittenVerdict(status, "2U", 3, detail="its sign is flipped.")  # type: ignore[arg-type]
+    answer = written_answer(verdict, WrittenRubric(points=points))
+    assert written_feedback(answer, code) == [line]  # type: ignore[arg-type]
+    assert answer.score == (points if status == "agrees" else 0.0)
+    assert answer.review == (status == "not_checked" and points > 0)
+
+
+def test_a_formula_not_found_is_mentioned_only_when_it_has_points() -> None:
+    assert (
+        written_feedback(written_answer(WrittenVerdict("not_found"), WrittenRubric()), "passed")
+        == []
+    )
+    with_points = written_answer(WrittenVerdict("not_found"), WrittenRubric(points=1))
+    assert written_feedback(with_points, "passed")[0].startswith("No written final formula")

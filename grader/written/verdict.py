@@ -46,7 +46,7 @@ def written_feedback(answer: WrittenAnswer, code: ProblemStatus) -> list[str]:
     )
     if answer.status == "not_checked":
         return [
-            f"Your written formula{where} was not checked automatically: {answer.detail}.{review}"
+            f"Your written formula{where} was not checked automatically: {answer.detail.rstrip('.')}.{review}"
         ]
     if answer.max_score > 0:
         return ["No written final formula was found for this problem: write it in Markdown next "
