@@ -45,9 +45,8 @@ def written_feedback(answer: WrittenAnswer, code: ProblemStatus) -> list[str]:
         f" Its {answer.max_score:g} points await your instructor's review." if answer.review else ""
     )
     if answer.status == "not_checked":
-        return [
-            f"Your written formula{where} was not checked automatically: {answer.detail.rstrip('.')}.{review}"
-        ]
+        why = answer.detail.rstrip(".")
+        return [f"Your written formula{where} was not checked automatically: {why}.{review}"]
     if answer.max_score > 0:
         return ["No written final formula was found for this problem: write it in Markdown next "
                 "to your function, for example $\\nabla_U J = ...$."]  # fmt: skip
