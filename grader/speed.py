@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from grader.measurement import TimingOutcome
-from grader.rubric import ProblemRubric, TimingSettings
+from grader.rubric import ProblemRubric, SpeedCurve, TimingSettings
 from grader.scoring import speed_fraction
 
 MAX_CALLS = 200
@@ -233,10 +233,14 @@ def worth_retiming(timing: TimingOutcome | None, rubric: ProblemRubric) -> bool:
     return not timing.settled or timing.attempts < AT_STAKE_ATTEMPTS
 
 
-def with_review(timing: TimingOutcome | None) -> TimingOutcome | None:
-    """Marked for review when no other attempt came within REVIEW_SPREAD of the kept one."""
+def with_review(timing: TimingOutcome | None, curve: SpeedCurve) -> TimingOutcome | None:
+    """Marked for review when no other attempt came within REVIEW_SPREAD of the kept one, and
+    the attempts would not all earn the same speed points (all past zero_at, say: a spread
+    there changes nothing)."""
     if timing is None or len(timing.attempt_ratios) < 2:
         return timing
+    if len({speed_fraction(ratio, curve) for ratio in timing.attempt_ratios}) == 1:
+        return replace(timing, review=None)
     others = list(timing.attempt_ratios)
     others.remove(min(others, key=lambda ratio: abs(ratio - timing.ratio)))
     confirmed = any(abs(math.log(r / timing.ratio)) <= math.log(REVIEW_SPREAD) for r in others)

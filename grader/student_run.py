@@ -31,7 +31,7 @@ from grader.models import ExtractionNote, MatchedBy
 from grader.notebook import Extraction
 from grader.protocol import ReplyLimit
 from grader.reference_side import ReferenceSide
-from grader.rubric import ProblemRubric
+from grader.rubric import ProblemRubric, SpeedCurve
 from grader.sandbox import tree_cpu_seconds
 from grader.session import WorkerSession
 from grader.speed import (
@@ -117,7 +117,7 @@ class StudentRun:
                 pid for pid in timed if worth_retiming(measurements[pid].timing, self.problems[pid])
             ]
         for pid in timed:
-            measurements[pid] = _reviewed(measurements[pid])
+            measurements[pid] = _reviewed(measurements[pid], self.problems[pid].speed)
         return measurements
 
     def time_late(self, measurement: ProblemMeasurement) -> ProblemMeasurement:
@@ -125,7 +125,8 @@ class StudentRun:
         lasted through the first attempts has usually passed. If this attempt fails, the earlier
         ones stand: they ran the same code on the same kind of input."""
         again = self._time_again(measurement, LATE_ATTEMPT)
-        return _reviewed(again if again.timing is not None else measurement)
+        curve = self.problems[measurement.problem_id].speed
+        return _reviewed(again if again.timing is not None else measurement, curve)
 
     def _time_again(self, measurement: ProblemMeasurement, attempt: int) -> ProblemMeasurement:
         """Time the answer (again): of all attempts, the best trustworthy one is kept, as noise
@@ -434,8 +435,8 @@ def ran_autodiff(function: str) -> str:
     return f"a differentiation transform (JVP or linearize) ran while {function} was called"
 
 
-def _reviewed(measurement: ProblemMeasurement) -> ProblemMeasurement:
-    return replace(measurement, timing=with_review(measurement.timing))
+def _reviewed(measurement: ProblemMeasurement, curve: SpeedCurve) -> ProblemMeasurement:
+    return replace(measurement, timing=with_review(measurement.timing, curve))
 
 
 def _timeable(measurement: ProblemMeasurement) -> bool:

@@ -233,6 +233,8 @@ def test_only_timings_with_points_at_stake_are_timed_again(
         pytest.param((45.0, 30.0, 31.0), None, id="a-later-attempt-confirms-the-best"),
         pytest.param((30.0, 45.0, 60.0), UNCONFIRMED, id="nothing-confirms-the-best"),
         pytest.param((30.0, 45.0), UNCONFIRMED, id="two-that-disagree"),
+        pytest.param((250.0, 320.0, 400.0), None, id="no-attempt-earns-speed-points"),
+        pytest.param((2.0, 3.0, 5.0), None, id="every-attempt-earns-full-points"),
     ],
 )
 def test_unsettled_attempts_go_to_review_only_when_nothing_confirms_the_kept_one(
@@ -241,7 +243,7 @@ def test_unsettled_attempts_go_to_review_only_when_nothing_confirms_the_kept_one
     kept: TimingOutcome | None = None
     for ratio in ratios:
         kept = better_timing(kept, outcome(ratio, settled=False))
-    reviewed = with_review(kept)
+    reviewed = with_review(kept, RUBRIC.speed)
     assert reviewed is not None and reviewed.review == review
     assert reviewed.ratio == pytest.approx(min(ratios)) and reviewed.attempts == len(ratios)
 
