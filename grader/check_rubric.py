@@ -17,6 +17,7 @@ import numpy as np
 
 from grader.assignment import Problem, load_assignment
 from grader.compare import compare, relative_error
+from grader.derivations import written_cases
 from grader.errors import RubricError
 from grader.inputs import make_case, make_timing_case
 from grader.jax_runtime import configure_jax
@@ -154,14 +155,7 @@ def _check_written(
             return [Finding(problem.id, True, "written.points without a written.reference "
                             "formula to check the symbol bindings with", warning=True)]  # fmt: skip
         return []
-    cases = [
-        WrittenCase(case, reference.expected(problem, case.args))
-        for family in rubric.cases
-        for case in (
-            make_case(CHECK_SECRET, "check", problem, family, index)
-            for index in range(family.count)
-        )
-    ]
+    cases = written_cases(problem, rubric, reference, CHECK_SECRET, "check")
     return [_written_finding(problem, rubric, formula, cases) for formula in written.reference]
 
 

@@ -87,7 +87,7 @@ class _Judging:
         located = replace(located, definitions={**given, **located.definitions})
         if not located.candidates:
             return NOT_FOUND
-        cases = _cases(self.problem, self.rubric, self.reference, self.secret, self.key)
+        cases = written_cases(self.problem, self.rubric, self.reference, self.secret, self.key)
         return judge(located, self.problem, self.rubric.written, cases)
 
 
@@ -113,7 +113,7 @@ def _each_formula_once(verdicts: dict[str, WrittenVerdict]) -> dict[str, Written
     }
 
 
-def _cases(
+def written_cases(
     problem: Problem, rubric: ProblemRubric, reference: ReferenceSide, secret: bytes, key: str
 ) -> list[WrittenCase]:
     """The problem's correctness cases, drawn as the code's were, with the reference answers."""

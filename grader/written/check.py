@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Literal
 
 import numpy as np
 
 from grader.assignment import Problem
 from grader.compare import NAMED_FACTORS, diagnose, fitted_factor, matches, relative_error
 from grader.inputs import Case
+from grader.models import WrittenStatus
 from grader.rubric import WrittenRubric
 from grader.written import nodes as n
 from grader.written.evaluate import (
@@ -32,7 +32,6 @@ from grader.written.find import Candidate, Located
 from grader.written.latex import Formula, FormulaError, parse_formula
 from grader.written.target import scope_for
 
-WrittenStatus = Literal["agrees", "disagrees", "not_checked", "not_found"]
 MAX_SHOWN_FORMULA = 300
 MAX_MUTATIONS = 40
 

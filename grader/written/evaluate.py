@@ -258,7 +258,7 @@ def _power(node: n.Node, scope: Scope) -> Value:
     if index is not None and isinstance(node.base, n.Symbol):
         return _entry(node.base.name, index, scope)  # x^{(i)}, the i-th example
     if isinstance(node.base, n.Symbol) and node.base.name == "e" and "e" not in scope.values:
-        return np.asarray(np.exp(_scalar_or_array(_evaluate(exponent, scope))))
+        return np.asarray(np.exp(_array(_evaluate(exponent, scope), "an exponent")))
     return _raised(_evaluate(node.base, scope), exponent, scope)
 
 
@@ -322,10 +322,6 @@ def _raise(base: Value, exponent: Value) -> Value:
     if power.is_integer() and 1 <= power <= 8 and array.shape[0] == array.shape[1]:
         return np.linalg.matrix_power(array, int(power))
     raise EvaluationError("unsupported", f"a {_dims(array)} array to the power {power:g}")
-
-
-def _scalar_or_array(value: Value) -> np.ndarray:
-    return _array(value, "an exponent")
 
 
 def _prime(node: n.Node, scope: Scope) -> Value:
